@@ -1,0 +1,23 @@
+"""auheat: heatmap regression for Action Unit intensity estimation with transfer learning from FAN."""
+
+from auheat.aus import ACTION_UNITS, DATASET_AUS, au_centres, crop_to_heatmap, dataset_aus, get_au
+from auheat.heatmaps import decode_heatmaps, encode_heatmaps, labelled_mask
+from auheat.metrics import icc31, mae, pcc, summary_table
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTION_UNITS",
+    "DATASET_AUS",
+    "au_centres",
+    "crop_to_heatmap",
+    "dataset_aus",
+    "decode_heatmaps",
+    "encode_heatmaps",
+    "get_au",
+    "icc31",
+    "labelled_mask",
+    "mae",
+    "pcc",
+    "summary_table",
+]

@@ -1,0 +1,69 @@
+"""Alignment of a face to the 256x256 crop the models see.
+
+The affine warp of the authors' 2018 release sends three landmarks, the chin (8) and the outer
+eye corners (36, 45), to fixed places in the crop; three point pairs fix an affine map exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+CROP_SIZE = 256
+ANCHOR_LANDMARKS = (8, 36, 45)
+# Where the anchors land in a 256x256 crop; other crop sizes scale them.
+ANCHOR_POSITIONS_256 = np.array([[127.6, 227.8], [79.2, 87.0], [176.8, 87.0]])
+
+
+def alignment_matrix(landmarks: np.ndarray, crop_size: int = CROP_SIZE) -> np.ndarray:
+    """The 2x3 affine matrix taking image pixel coordinates to crop pixel coordinates.
+
+    Args:
+        landmarks: [68, 2] (x, y) image pixels of one face.
+        crop_size: side of the square crop; anchors scale with it.
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.shape != (68, 2):
+        raise ValueError(f"landmarks must have shape [68, 2], got {list(landmarks.shape)}")
+    src = landmarks[list(ANCHOR_LANDMARKS)]
+    if not np.isfinite(src).all():
+        raise ValueError(f"landmarks {ANCHOR_LANDMARKS} (chin, outer eye corners) must be finite to align")
+    dst = ANCHOR_POSITIONS_256 * (crop_size / CROP_SIZE)
+    design = np.hstack([src, np.ones((3, 1))])  # [3, 3]
+    if abs(np.linalg.det(design)) < 1e-6:
+        raise ValueError("chin and eye-corner landmarks are collinear; the face cannot be aligned")
+    return np.linalg.solve(design, dst).T  # [2, 3]
+
+
+def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 affine matrix to [..., 2] points."""
+    points = np.asarray(points, dtype=np.float64)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def align_face(
+    image: np.ndarray, landmarks: np.ndarray, crop_size: int = CROP_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Warp a face to the model's crop.
+
+    Args:
+        image: [H, W, 3] uint8 RGB.
+        landmarks: [68, 2] (x, y) image pixels.
+
+    Returns:
+        crop [crop_size, crop_size, 3] uint8 and landmarks [68, 2] float32 in crop pixels.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be [H, W, 3] uint8 RGB, got {image.shape} {image.dtype}")
+    matrix = alignment_matrix(landmarks, crop_size)
+    # PIL wants the inverse map (crop -> image), with pixel centres at +0.5.
+    inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))
+    shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+    inverse = np.linalg.inv(shift) @ inverse @ shift
+    crop = Image.fromarray(image).transform(
+        (crop_size, crop_size),
+        Image.Transform.AFFINE,
+        inverse[:2].ravel().tolist(),
+        Image.Resampling.BILINEAR,
+    )
+    return np.asarray(crop), apply_affine(matrix, landmarks).astype(np.float32)

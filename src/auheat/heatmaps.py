@@ -1,0 +1,200 @@
+"""Heatmap targets for AU intensity: the encoder that draws them and the decoder that reads them.
+
+Every AU gets one channel. A Gaussian is drawn at each of the AU's centres (both sides of a
+bilateral AU share the channel); its amplitude, and for the ``"variable"`` design its size,
+follow the labelled intensity (0..5). The decoder reads the intensity back as the channel's
+maximum, as the authors' inference code does.
+
+Both functions are batched and device-agnostic: no Python loop over samples or AUs, no
+host-device synchronisation in the encoder, the input dtype is kept, and gradients flow
+through the encoder when the inputs require them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, NamedTuple
+
+import torch
+
+from auheat.aus import au_centres, resolve_aus
+
+Design = Literal["fixed", "variable", "binary"]
+DESIGNS: tuple[str, ...] = ("fixed", "variable", "binary")
+MAX_INTENSITY = 5.0
+
+
+def labelled_mask(intensities: torch.Tensor) -> torch.Tensor:
+    """[B, K] bool, True where an intensity is labelled (not NaN): the mask for loss and metrics."""
+    return ~torch.isnan(intensities)
+
+
+def target_sigma(
+    intensities: torch.Tensor,
+    design: Design = "variable",
+    sigma: float = 1.5,
+    sigma_per_intensity: float = 0.5,
+    min_sigma: float = 0.5,
+) -> torch.Tensor:
+    """Standard deviation (heatmap pixels) of the Gaussian drawn for each intensity.
+
+    ``"fixed"`` and ``"binary"`` use ``sigma`` everywhere. ``"variable"`` grows linearly:
+    ``max(min_sigma, sigma_per_intensity * I)``. With the default ``truncate=3`` the support of
+    a 64x64 target then reaches 1.5 * I heatmap pixels, i.e. 6 * I pixels of the 256x256 crop,
+    the |i|, |j| <= 6 I bound of Sanchez et al. (2018), Eq. 1. The exact sigma(I) of the paper
+    is not published; this linear law is the project's reading of that bound.
+    """
+    _check_design(design)
+    if design == "variable":
+        return (intensities.nan_to_num(0.0) * sigma_per_intensity).clamp(min=min_sigma)
+    return torch.full_like(intensities, sigma)
+
+
+def encode_heatmaps(
+    landmarks: torch.Tensor,
+    intensities: torch.Tensor,
+    aus: str | int | list[int] | tuple[int, ...],
+    size: int = 64,
+    design: Design = "variable",
+    sigma: float = 1.5,
+    sigma_per_intensity: float = 0.5,
+    min_sigma: float = 0.5,
+    truncate: float = 3.0,
+    occurrence_threshold: float = 1.0,
+) -> torch.Tensor:
+    """Draw AU heatmap targets.
+
+    Args:
+        landmarks: [B, 68, 2] float, (x, y) in heatmap pixels (pixel centres at integers; use
+            :func:`auheat.aus.crop_to_heatmap` for crop coordinates). NaN marks a missing point;
+            a centre built from it is not drawn.
+        intensities: [B, K] float in [0, 5]; NaN marks an unlabelled entry, whose channel stays
+            zero (mask it out of the loss with :func:`labelled_mask`).
+        aus: dataset name or the K AU numbers, in channel order.
+        size: heatmap side, pixels.
+        design: ``"fixed"`` (amplitude I, fixed sigma), ``"variable"`` (amplitude I, sigma and
+            support growing with I: the paper's default) or ``"binary"`` (amplitude 1 where the
+            AU occurs, I >= ``occurrence_threshold``; fixed sigma).
+        sigma: Gaussian std in heatmap pixels for ``"fixed"`` and ``"binary"``.
+        sigma_per_intensity, min_sigma: the ``"variable"`` law, see :func:`target_sigma`.
+        truncate: the support is the square |dx|, |dy| <= truncate * sigma around each centre.
+        occurrence_threshold: intensity from which ``"binary"`` counts the AU as present.
+
+    Returns:
+        [B, K, size, size] in the dtype and on the device of ``landmarks``. Intensity 0 gives
+        an all-zero channel. Each Gaussian is scaled so that its highest pixel equals the
+        amplitude, wherever the centre falls between pixels: the decoder reads the maximum, and
+        a target whose maximum fell short of the label would teach the network to under-predict.
+        Centres of one AU are combined by a pixel-wise maximum, so overlapping supports never
+        exceed the amplitude; parts of a Gaussian outside the map are cut off.
+    """
+    _check_design(design)
+    aus = resolve_aus(aus)
+    if intensities.ndim != 2 or intensities.shape != (landmarks.shape[0], len(aus)):
+        raise ValueError(
+            f"intensities must have shape [B, K] = [{landmarks.shape[0]}, {len(aus)}] "
+            f"(batch of landmarks, number of AUs), got {list(intensities.shape)}"
+        )
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
+    if truncate <= 0 or sigma <= 0 or min_sigma <= 0 or sigma_per_intensity < 0:
+        raise ValueError("sigma, min_sigma and truncate must be positive, sigma_per_intensity >= 0")
+    if bool(((intensities < 0) | (intensities > MAX_INTENSITY)).any()):
+        raise ValueError(f"intensities must lie in [0, {MAX_INTENSITY:g}] or be NaN (unlabelled)")
+
+    centres = au_centres(landmarks, aus)  # [B, K, C, 2]
+    dtype, device = landmarks.dtype, landmarks.device
+    intensities = intensities.to(device=device, dtype=dtype)
+    labelled = labelled_mask(intensities)
+    if design == "binary":
+        amplitude = (intensities >= occurrence_threshold).to(dtype)
+    else:
+        amplitude = intensities.nan_to_num(0.0)
+    sig = target_sigma(intensities, design, sigma, sigma_per_intensity, min_sigma)
+
+    # One fixed window for the whole batch, sized by the largest sigma the design can produce,
+    # so the encoder never waits on the device to learn a data-dependent size.
+    largest = sigma if design != "variable" else max(min_sigma, sigma_per_intensity * MAX_INTENSITY)
+    radius = math.ceil(truncate * largest)
+    offsets = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+
+    drawable = labelled & (amplitude > 0)
+    centre_ok = ~torch.isnan(centres).any(-1) & drawable[..., None]  # [B, K, C]
+    safe = torch.where(centre_ok[..., None], centres, torch.zeros((), dtype=dtype, device=device))
+    nearest = safe.round()
+    s = sig[..., None, None]  # [B, K, 1, 1]
+
+    def axis_profile(axis: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Separable 1-D Gaussian [B, K, C, P] on the window's pixels along one axis, peak = 1."""
+        pixels = nearest[..., axis, None] + offsets  # [B, K, C, P]
+        d = pixels - safe[..., axis, None]
+        d0 = nearest[..., axis, None] - safe[..., axis, None]
+        profile = torch.exp((d0.square() - d.square()) / (2 * s.square()))
+        inside = (d.abs() <= truncate * s) & (pixels >= 0) & (pixels <= size - 1)
+        return profile * inside, pixels.clamp(0, size - 1).long()
+
+    gx, px = axis_profile(0)
+    gy, py = axis_profile(1)
+    weight = (amplitude[..., None] * centre_ok)[..., None, None]  # [B, K, C, 1, 1]
+    patch = gy[..., :, None] * gx[..., None, :] * weight  # [B, K, C, P, P]
+    flat_index = py[..., :, None] * size + px[..., None, :]
+
+    b, k = intensities.shape
+    out = torch.zeros(b * k, size * size, dtype=dtype, device=device)
+    # Only the windows are written; clipped pixels carry 0, which the max cannot raise.
+    out.scatter_reduce_(1, flat_index.reshape(b * k, -1), patch.reshape(b * k, -1), "amax")
+    return out.view(b, k, size, size)
+
+
+class Decoded(NamedTuple):
+    """What :func:`decode_heatmaps` reads from a batch of AU heatmaps."""
+
+    intensities: torch.Tensor  # [B, K], channel maximum clamped to [0, 5]
+    locations: torch.Tensor  # [B, K, 2], (x, y) of the maximum in heatmap pixels, NaN if none
+
+
+def decode_heatmaps(heatmaps: torch.Tensor, max_intensity: float = MAX_INTENSITY) -> Decoded:
+    """Read intensities and peak locations from AU heatmaps.
+
+    Args:
+        heatmaps: [B, K, H, W] float.
+        max_intensity: upper clamp of the intensities.
+
+    Returns:
+        ``Decoded(intensities [B, K], locations [B, K, 2])``. The intensity is the channel's
+        maximum clamped to [0, max_intensity]. The location is the arg-max refined to sub-pixel
+        precision by fitting a parabola to the log of the peak and its two neighbours along each
+        axis, which is exact for a Gaussian peak; channels with no positive value give NaN.
+
+    face_alignment's ``get_preds_fromhm`` is not reused: it runs in NumPy on the host, moves
+    the peak a fixed quarter pixel and maps to crop coordinates, where this decoder must stay
+    on the device and be exact for the Gaussians the encoder draws.
+    """
+    if heatmaps.ndim != 4:
+        raise ValueError(f"heatmaps must have shape [B, K, H, W], got {list(heatmaps.shape)}")
+    b, k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(b, k, h * w)
+    peak, index = flat.max(-1)
+    y, x = index // w, index % w
+
+    def refine(coord: torch.Tensor, step: int, limit: int) -> torch.Tensor:
+        """Sub-pixel offset along one axis from the log-values at coord - 1, coord, coord + 1."""
+        lo = flat.gather(-1, (index - step).clamp(0, h * w - 1)[..., None])[..., 0]
+        hi = flat.gather(-1, (index + step).clamp(0, h * w - 1)[..., None])[..., 0]
+        tiny = torch.finfo(heatmaps.dtype).tiny
+        l_lo, l_0, l_hi = (v.clamp(min=tiny).log() for v in (lo, peak, hi))
+        curvature = l_lo - 2 * l_0 + l_hi
+        offset = 0.5 * (l_lo - l_hi) / curvature.where(curvature < 0, torch.ones_like(curvature))
+        has_both = (coord > 0) & (coord < limit - 1) & (curvature < 0)
+        return torch.where(has_both, offset.clamp(-0.5, 0.5), torch.zeros_like(offset))
+
+    dx = refine(x, 1, w)
+    dy = refine(y, w, h)
+    locations = torch.stack([x.to(heatmaps.dtype) + dx, y.to(heatmaps.dtype) + dy], -1)
+    locations = torch.where((peak > 0)[..., None], locations, torch.full_like(locations, float("nan")))
+    return Decoded(peak.clamp(0, max_intensity), locations)
+
+
+def _check_design(design: str) -> None:
+    if design not in DESIGNS:
+        raise ValueError(f"unknown design {design!r}; valid designs: {', '.join(DESIGNS)}")

@@ -1,0 +1,68 @@
+"""The book: committed chapters are clean, and every chapter executes and renders."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+CHAPTERS = sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+
+
+def code_cells(path: Path) -> list[dict]:
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def test_the_book_has_chapters():
+    assert CHAPTERS, f"no numbered chapters in {BOOK}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_committed_chapter_carries_no_outputs(path):
+    dirty = [i for i, c in enumerate(code_cells(path)) if c.get("outputs") or c.get("execution_count")]
+    assert not dirty, f"{path.name}: code cells {dirty} carry outputs; run nbstripout {path}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_has_a_quick_parameters_cell(path):
+    tagged = [c for c in code_cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+    assert "QUICK = False" in "".join(tagged[0]["source"]), (
+        f"{path.name}: parameters cell must set QUICK = False"
+    )
+
+
+def test_every_chapter_is_in_the_table_of_contents():
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    listed = {entry["file"] for entry in toc["chapters"]}
+    assert {p.stem for p in CHAPTERS} <= listed
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("book")
+    result = subprocess.run(
+        [sys.executable, str(BOOK / "build.py"), "--quick", "--out", str(out)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, f"book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    return out
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_executes_and_renders_with_figures(built_book, path):
+    executed = built_book / "src" / path.name
+    outputs = [o for c in code_cells(executed) for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name} shows no figure"
+    html = built_book / "_build" / "html" / f"{path.stem}.html"
+    assert html.exists(), f"no rendered page for {path.name}"
+    assert "<img" in html.read_text()
+
+
+@pytest.mark.book
+def test_landing_page_renders(built_book):
+    assert (built_book / "_build" / "html" / "intro.html").exists()

@@ -1,0 +1,36 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auheat.bench import bench_targets
+from auheat.cli import main
+
+
+def test_aus_lists_a_datasets_catalogue(capsys):
+    main(["aus", "--dataset", "bp4d"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["AU06", "AU10", "AU12", "AU14", "AU17"]
+    assert "lip corner puller" in lines[2] and "48; 54" in lines[2]
+
+
+def test_unknown_subcommand_or_dataset_exits_with_usage(capsys):
+    with pytest.raises(SystemExit):
+        main(["aus", "--dataset", "ck"])
+    assert "invalid choice: 'ck'" in capsys.readouterr().err
+
+
+def test_targets_benchmark_prints_measured_ratios(capsys):
+    results = bench_targets(batch=8, repeats=2)
+    out = capsys.readouterr().out
+    assert "faster" in out and "the floor" in out and "agree to" in out
+    for key in ("library_ms", "numpy_loop_ms", "zero_fill_ms"):
+        assert results[key] > 0
+    assert results["speedup_vs_numpy_loop"] == pytest.approx(results["numpy_loop_ms"] / results["library_ms"])
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "auheat"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
+    assert "bench" in result.stdout and "aus" in result.stdout
