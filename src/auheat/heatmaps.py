@@ -5,9 +5,10 @@ bilateral AU share the channel); its amplitude, and for the ``"variable"`` desig
 follow the labelled intensity (0..5). The decoder reads the intensity back as the channel's
 maximum, as the authors' inference code does.
 
-Both functions are batched and device-agnostic: no Python loop over samples or AUs, no
-host-device synchronisation in the encoder, the input dtype is kept, and gradients flow
-through the encoder when the inputs require them.
+Both functions are batched and device-agnostic: no Python loop over samples or AUs, the
+input dtype is kept, and gradients flow through the encoder when the inputs require them. The
+encoder's drawing window has a fixed size per design, so the only host-device synchronisation
+is the check that intensities lie in [0, 5].
 """
 
 from __future__ import annotations
