@@ -45,7 +45,7 @@ def target_sigma(
     the |i|, |j| <= 6 I bound of Sanchez et al. (2018), Eq. 1. The exact sigma(I) of the paper
     is not published; this linear law is the project's reading of that bound.
     """
-    _check_design(design)
+    check_design(design)
     if design == "variable":
         return (intensities.nan_to_num(0.0) * sigma_per_intensity).clamp(min=min_sigma)
     return torch.full_like(intensities, sigma)
@@ -89,7 +89,7 @@ def encode_heatmaps(
         Centres of one AU are combined by a pixel-wise maximum, so overlapping supports never
         exceed the amplitude; parts of a Gaussian outside the map are cut off.
     """
-    _check_design(design)
+    check_design(design)
     aus = resolve_aus(aus)
     if intensities.ndim != 2 or intensities.shape != (landmarks.shape[0], len(aus)):
         raise ValueError(
@@ -196,6 +196,7 @@ def decode_heatmaps(heatmaps: torch.Tensor, max_intensity: float = MAX_INTENSITY
     return Decoded(peak.clamp(0, max_intensity), locations)
 
 
-def _check_design(design: str) -> None:
+def check_design(design: str) -> None:
+    """Raise a ValueError naming the valid designs unless ``design`` is one of them."""
     if design not in DESIGNS:
         raise ValueError(f"unknown design {design!r}; valid designs: {', '.join(DESIGNS)}")
