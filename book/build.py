@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-going",
     ]
     print(" ".join(cmd), flush=True)
-    return subprocess.run([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]]).returncode
+    code = subprocess.run([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]]).returncode
+    if code == 0:
+        print(f"the book: {args.out / '_build' / 'html' / 'index.html'}")
+    return code
 
 
 if __name__ == "__main__":
