@@ -6,7 +6,14 @@ from hypothesis import strategies as st
 
 from auheat.aus import au_centres
 from auheat.bench import numpy_reference_targets
-from auheat.heatmaps import DESIGNS, decode_heatmaps, encode_heatmaps, labelled_mask, target_sigma
+from auheat.heatmaps import (
+    DESIGNS,
+    decode_heatmaps,
+    encode_heatmaps,
+    labelled_mask,
+    landmark_heatmaps,
+    target_sigma,
+)
 
 NAN = float("nan")
 
@@ -192,3 +199,17 @@ def test_round_trip_on_real_au_layouts(levels, seed):
     heat = encode_heatmaps(face(seed=seed), torch.tensor([levels]), "bp4d", design="variable")
     decoded = decode_heatmaps(heat)
     np.testing.assert_allclose(decoded.intensities[0].numpy(), levels, rtol=1e-5)
+
+
+def test_landmark_heatmaps_put_a_unit_peak_on_every_landmark():
+    landmarks = face(2, seed=5)
+    landmarks[1, 30] = NAN
+    heat = landmark_heatmaps(landmarks, size=64, sigma=1.0)
+    assert heat.shape == (2, 68, 64, 64)
+    decoded = decode_heatmaps(heat)
+    assert torch.count_nonzero(heat[1, 30]) == 0
+    keep = ~torch.isnan(landmarks).any(-1)
+    torch.testing.assert_close(decoded.intensities[keep], torch.ones(int(keep.sum())))
+    torch.testing.assert_close(decoded.locations[keep], landmarks[keep], atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match=r"landmarks must have shape \[B, N, 2\]"):
+        landmark_heatmaps(torch.zeros(68, 2))

@@ -103,27 +103,71 @@ def encode_heatmaps(
     if bool(((intensities < 0) | (intensities > MAX_INTENSITY)).any()):
         raise ValueError(f"intensities must lie in [0, {MAX_INTENSITY:g}] or be NaN (unlabelled)")
 
-    centres = au_centres(landmarks, aus)  # [B, K, C, 2]
     dtype, device = landmarks.dtype, landmarks.device
     intensities = intensities.to(device=device, dtype=dtype)
-    labelled = labelled_mask(intensities)
     if design == "binary":
         amplitude = (intensities >= occurrence_threshold).to(dtype)
     else:
         amplitude = intensities.nan_to_num(0.0)
-    sig = target_sigma(intensities, design, sigma, sigma_per_intensity, min_sigma)
-
-    # One fixed window for the whole batch, sized by the largest sigma the design can produce,
-    # so the encoder never waits on the device to learn a data-dependent size.
+    amplitude = torch.where(labelled_mask(intensities), amplitude, torch.zeros_like(amplitude))
     largest = sigma if design != "variable" else max(min_sigma, sigma_per_intensity * MAX_INTENSITY)
-    radius = math.ceil(truncate * largest)
+    return draw_gaussians(
+        au_centres(landmarks, aus),
+        amplitude,
+        target_sigma(intensities, design, sigma, sigma_per_intensity, min_sigma),
+        size,
+        truncate,
+        largest,
+    )
+
+
+def landmark_heatmaps(
+    landmarks: torch.Tensor, size: int = 64, sigma: float = 1.0, truncate: float = 3.0
+) -> torch.Tensor:
+    """Landmark targets as FAN is trained on them: one Gaussian of peak 1 per landmark.
+
+    Args:
+        landmarks: [B, N, 2] float, (x, y) heatmap pixels; NaN marks a missing point (zero map).
+
+    Returns:
+        [B, N, size, size], drawn by the same :func:`draw_gaussians` as the AU targets.
+    """
+    if landmarks.ndim != 3 or landmarks.shape[-1] != 2:
+        raise ValueError(f"landmarks must have shape [B, N, 2], got {list(landmarks.shape)}")
+    ones = torch.ones(landmarks.shape[:2], dtype=landmarks.dtype, device=landmarks.device)
+    return draw_gaussians(landmarks[:, :, None], ones, ones * sigma, size, truncate, sigma)
+
+
+def draw_gaussians(
+    centres: torch.Tensor,
+    amplitude: torch.Tensor,
+    sigma: torch.Tensor,
+    size: int,
+    truncate: float,
+    largest_sigma: float,
+) -> torch.Tensor:
+    """Draw truncated Gaussians into [B, K, size, size] channels, several centres per channel.
+
+    Args:
+        centres: [B, K, C, 2] (x, y) pixels; NaN centres are skipped.
+        amplitude: [B, K] peak of each channel's Gaussians; 0 draws nothing.
+        sigma: [B, K] standard deviation, pixels.
+        truncate: support |dx|, |dy| <= truncate * sigma.
+        largest_sigma: an upper bound of ``sigma``, fixing the window size for the whole batch
+            so the drawing never waits on the device to learn a data-dependent size.
+
+    Each Gaussian's highest pixel equals the amplitude; a channel's centres are combined by a
+    pixel-wise maximum; only the windows around the centres are written (a scatter with ``amax``
+    into a zero-filled output), with no [B, K, C, size, size] intermediate.
+    """
+    dtype, device = centres.dtype, centres.device
+    radius = math.ceil(truncate * largest_sigma)
     offsets = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
 
-    drawable = labelled & (amplitude > 0)
-    centre_ok = ~torch.isnan(centres).any(-1) & drawable[..., None]  # [B, K, C]
+    centre_ok = ~torch.isnan(centres).any(-1) & (amplitude > 0)[..., None]  # [B, K, C]
     safe = torch.where(centre_ok[..., None], centres, torch.zeros((), dtype=dtype, device=device))
     nearest = safe.round()
-    s = sig[..., None, None]  # [B, K, 1, 1]
+    s = sigma.to(dtype)[..., None, None]  # [B, K, 1, 1]
 
     def axis_profile(axis: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Separable 1-D Gaussian [B, K, C, P] on the window's pixels along one axis, peak = 1."""
@@ -136,11 +180,11 @@ def encode_heatmaps(
 
     gx, px = axis_profile(0)
     gy, py = axis_profile(1)
-    weight = (amplitude[..., None] * centre_ok)[..., None, None]  # [B, K, C, 1, 1]
+    weight = (amplitude.to(dtype)[..., None] * centre_ok)[..., None, None]  # [B, K, C, 1, 1]
     patch = gy[..., :, None] * gx[..., None, :] * weight  # [B, K, C, P, P]
     flat_index = py[..., :, None] * size + px[..., None, :]
 
-    b, k = intensities.shape
+    b, k = amplitude.shape
     out = torch.zeros(b * k, size * size, dtype=dtype, device=device)
     # Only the windows are written; clipped pixels carry 0, which the max cannot raise.
     out.scatter_reduce_(1, flat_index.reshape(b * k, -1), patch.reshape(b * k, -1), "amax")
