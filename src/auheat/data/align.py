@@ -41,6 +41,31 @@ def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
+def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Warp an [H, W, 3] uint8 RGB image by a 2x3 affine matrix (image -> crop pixels) to a square crop.
+
+    Pixel centres sit at integer coordinates in both frames; bilinear sampling; outside is black.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be [H, W, 3] uint8 RGB, got {image.shape} {image.dtype}")
+    # PIL wants the inverse map (crop -> image), with pixel centres at +0.5.
+    inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))
+    shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+    inverse = np.linalg.inv(shift) @ inverse @ shift
+    crop = Image.fromarray(image).transform(
+        (size, size), Image.Transform.AFFINE, inverse[:2].ravel().tolist(), Image.Resampling.BILINEAR
+    )
+    return np.array(crop)  # writable, as torch.from_numpy wants
+
+
+def box_matrix(centre: tuple[float, float], side: float, size: int) -> np.ndarray:
+    """The 2x3 matrix that maps the square of ``side`` pixels around ``centre`` onto a ``size`` crop."""
+    scale = size / side
+    cx, cy = centre
+    # The square spans [c - side/2, c + side/2] and the crop [-0.5, size - 0.5] (pixel edges).
+    return np.array([[scale, 0.0, size / 2 - 0.5 - scale * cx], [0.0, scale, size / 2 - 0.5 - scale * cy]])
+
+
 def align_face(
     image: np.ndarray, landmarks: np.ndarray, crop_size: int = CROP_SIZE
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -53,17 +78,5 @@ def align_face(
     Returns:
         crop [crop_size, crop_size, 3] uint8 and landmarks [68, 2] float32 in crop pixels.
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image must be [H, W, 3] uint8 RGB, got {image.shape} {image.dtype}")
     matrix = alignment_matrix(landmarks, crop_size)
-    # PIL wants the inverse map (crop -> image), with pixel centres at +0.5.
-    inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))
-    shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
-    inverse = np.linalg.inv(shift) @ inverse @ shift
-    crop = Image.fromarray(image).transform(
-        (crop_size, crop_size),
-        Image.Transform.AFFINE,
-        inverse[:2].ravel().tolist(),
-        Image.Resampling.BILINEAR,
-    )
-    return np.asarray(crop), apply_affine(matrix, landmarks).astype(np.float32)
+    return warp_image(image, matrix, crop_size), apply_affine(matrix, landmarks).astype(np.float32)

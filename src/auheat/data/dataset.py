@@ -1,0 +1,659 @@
+"""The prepared-dataset format: one layout on disk for real and synthetic faces, its writer and reader.
+
+A prepared dataset is a folder::
+
+    <root>/meta.json      name, AU list, crop size, landmark scheme, protocol, format version, generator
+    <root>/frames.csv     one row per frame: id, subject, session, frame, image, split or fold, AU columns
+    <root>/landmarks.npy  float32 [N, 68, 2], (x, y) crop pixels, row i belongs to frames.csv row i
+    <root>/images/...     aligned face crops (JPEG), paths relative to <root>
+
+``frames.csv`` has one column per AU of ``meta.json``'s ``aus``, named like ``AU06``; an empty cell
+is an unlabelled entry (read as NaN), a number is an intensity in 0..5. The protocol says how
+subjects are divided for evaluation: ``{"kind": "split", "splits": {"train": [...], "test": [...]}}``
+(a ``split`` column names each row's part) or ``{"kind": "folds", "folds": [[...], [...], [...]]}``
+(a ``fold`` column holds each row's fold number, 0-based). Further columns (a camera view, a time
+stamp) are allowed and kept.
+
+:class:`DatasetWriter` builds the folder beside its final place and renames it at the end, so a
+killed preparation never leaves a half dataset that looks whole. :class:`PreparedDataset` checks
+the folder when it is opened and yields samples for a ``torch.utils.data.DataLoader``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from auheat.aus import NUM_LANDMARKS, get_au
+
+FORMAT_VERSION = 1
+LANDMARK_SCHEME = "ibug68"
+MAX_INTENSITY = 5.0
+META_FILE = "meta.json"
+FRAMES_FILE = "frames.csv"
+LANDMARKS_FILE = "landmarks.npy"
+IMAGES_DIR = "images"
+BASE_COLUMNS = ("id", "subject", "session", "frame", "image")
+PROTOCOL_COLUMNS = {"split": "split", "folds": "fold"}
+# Fixed encoder settings: the same pixels always give the same bytes, which keeps generated
+# datasets byte-identical. Quality 90 keeps the stored copy close to what was rendered or
+# aligned; the faces' own compression artefacts, if any, are made before this step.
+JPEG_OPTIONS: dict[str, Any] = {"format": "JPEG", "quality": 90, "subsampling": 2, "optimize": False}
+
+_AU_COLUMN = re.compile(r"^AU\d+$")
+_USE_WITH = "DatasetWriter is used as a context manager: with DatasetWriter(...) as writer: ..."
+
+
+def au_column(number: int) -> str:
+    """The frames.csv column of an AU number, e.g. ``au_column(6) == "AU06"``."""
+    return f"AU{number:02d}"
+
+
+def split_protocol(splits: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """A protocol that divides subjects into named parts, e.g. ``{"train": [...], "test": [...]}``."""
+    protocol = {
+        "kind": "split",
+        "splits": {name: [str(s) for s in subjects] for name, subjects in splits.items()},
+    }
+    check_protocol(protocol)
+    return protocol
+
+
+def folds_protocol(folds: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """A protocol of subject-independent folds: fold k tests on ``folds[k]``, trains on the others."""
+    protocol = {"kind": "folds", "folds": [[str(s) for s in fold] for fold in folds]}
+    check_protocol(protocol)
+    return protocol
+
+
+def check_protocol(protocol: Any, where: str = "protocol") -> None:
+    """Raise ValueError, naming ``where``, unless ``protocol`` is a valid split or folds protocol.
+
+    Every part or fold must list at least one subject, and no subject may appear twice.
+    """
+    if not isinstance(protocol, Mapping) or protocol.get("kind") not in PROTOCOL_COLUMNS:
+        raise ValueError(f"{where}: must be a mapping with kind 'split' or 'folds', got {protocol!r}")
+    if protocol["kind"] == "split":
+        parts = protocol.get("splits")
+        if not isinstance(parts, Mapping) or not parts:
+            raise ValueError(f"{where}: a 'split' protocol needs 'splits', a mapping of name -> subjects")
+        groups = {str(name): subjects for name, subjects in parts.items()}
+    else:
+        folds = protocol.get("folds")
+        if not isinstance(folds, Sequence) or isinstance(folds, str) or len(folds) < 2:
+            raise ValueError(
+                f"{where}: a 'folds' protocol needs 'folds', a list of at least two subject lists"
+            )
+        groups = {f"fold {k}": subjects for k, subjects in enumerate(folds)}
+    seen: dict[str, str] = {}
+    for name, subjects in groups.items():
+        if isinstance(subjects, str) or not isinstance(subjects, Sequence) or not subjects:
+            raise ValueError(f"{where}: {name} must be a non-empty list of subject names, got {subjects!r}")
+        for subject in subjects:
+            if not isinstance(subject, str) or not subject:
+                raise ValueError(f"{where}: {name} lists {subject!r}; subject names are non-empty strings")
+            if subject in seen:
+                raise ValueError(f"{where}: subject {subject!r} is in both {seen[subject]} and {name}")
+            seen[subject] = name
+
+
+def save_image(path: str | Path, image: np.ndarray) -> None:
+    """Write a [H, W, 3] uint8 RGB image as JPEG with the fixed :data:`JPEG_OPTIONS`, atomically."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"{path}: image must be [H, W, 3] uint8 RGB, got {image.shape} {image.dtype}")
+    _write_atomically(Path(path), lambda f: Image.fromarray(image).save(f, **JPEG_OPTIONS))
+
+
+def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
+    """Write a file through a temporary name and rename it, so it is either whole or absent."""
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        with open(partial, "wb") as f:
+            write(f)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _is_replaceable(root: Path) -> bool:
+    """Whether ``overwrite`` may replace ``root``: a prepared dataset or an empty folder, nothing else.
+
+    This keeps a mistyped ``--out`` from deleting an unrelated folder.
+    """
+    return (
+        root.is_dir() and not root.is_symlink() and ((root / META_FILE).is_file() or not any(root.iterdir()))
+    )
+
+
+class DatasetWriter:
+    """Build a prepared dataset in a hidden sibling folder and move it into place when complete.
+
+    Use it as a context manager. Inside the block, write images with :meth:`save_image` (or,
+    from worker processes, :func:`save_image` on paths under :attr:`staging`) and add their rows
+    with :meth:`add_frames`. On a normal exit the table is sorted by (subject, session, frame, id),
+    checked, written (landmarks, frames.csv, then meta.json last, each through a temporary name)
+    and the folder is renamed to ``root``; an existing dataset at ``root`` is replaced only with
+    ``overwrite=True`` and only then. If the block raises, the staging folder is deleted and
+    ``root`` is left as it was. A run killed outright leaves only a hidden
+    ``.<name>.partial-*`` folder beside ``root``, without meta.json; it may be deleted.
+
+    Args:
+        root: the dataset folder to create.
+        name: dataset name stored in meta.json, e.g. ``"disfa-like"``.
+        aus: the labelled AU numbers, in column order; may be empty (a landmark-only dataset).
+        protocol: from :func:`split_protocol` or :func:`folds_protocol`.
+        crop_size: side of the square crops, pixels.
+        generator: how the data was made (a script and its parameters), stored in meta.json.
+            Leave time stamps out of it if the dataset must be reproducible byte for byte.
+        overwrite: replace an existing prepared dataset (or empty folder) at ``root``.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        name: str,
+        aus: Sequence[int],
+        protocol: Mapping[str, Any],
+        crop_size: int = 256,
+        generator: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.root = Path(root).absolute()
+        aus = tuple(int(n) for n in aus)
+        for number in aus:
+            get_au(number)
+        if len(set(aus)) != len(aus):
+            raise ValueError(f"aus lists an AU twice: {aus}")
+        check_protocol(protocol)
+        if not isinstance(crop_size, int) or crop_size < 1:
+            raise ValueError(f"crop_size must be a positive int, got {crop_size!r}")
+        self._check_target(overwrite)
+        self.overwrite = overwrite
+        self.meta: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "name": str(name),
+            "aus": list(aus),
+            "crop_size": crop_size,
+            "landmark_scheme": LANDMARK_SCHEME,
+            "protocol": json.loads(json.dumps(protocol)),
+            "generator": dict(generator) if generator is not None else None,
+        }
+        self._rows: list[pd.DataFrame] = []
+        self._landmarks: list[np.ndarray] = []
+        self._staging: Path | None = None
+
+    def _check_target(self, overwrite: bool) -> None:
+        if self.root.exists() or self.root.is_symlink():
+            if not overwrite:
+                raise FileExistsError(
+                    f"{self.root} exists; pass overwrite=True (CLI: --overwrite) to replace it"
+                )
+            if not _is_replaceable(self.root):
+                raise FileExistsError(
+                    f"refusing to replace {self.root}: it is neither a prepared dataset (no {META_FILE}) "
+                    "nor an empty folder; choose another output folder"
+                )
+
+    @property
+    def staging(self) -> Path:
+        """The folder being built; images go under ``staging / "images"``."""
+        if self._staging is None:
+            raise RuntimeError(_USE_WITH)
+        return self._staging
+
+    def __enter__(self) -> DatasetWriter:
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        # A sibling of root, so the final rename stays on one file system and is atomic.
+        self._staging = Path(tempfile.mkdtemp(prefix=f".{self.root.name}.partial-", dir=self.root.parent))
+        (self._staging / IMAGES_DIR).mkdir()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self._commit()
+        finally:
+            if self._staging is not None and self._staging.exists():
+                shutil.rmtree(self._staging)
+            self._staging = None
+
+    def save_image(self, relative: str, image: np.ndarray) -> str:
+        """Write a [H, W, 3] uint8 RGB crop as ``<root>/<relative>`` (under ``images/``); return it."""
+        path = self.staging / _check_image_path(relative, "save_image")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(path, image)
+        return relative
+
+    def add_frames(self, rows: pd.DataFrame | Sequence[Mapping[str, Any]], landmarks: np.ndarray) -> None:
+        """Add frames: their table rows and landmarks.
+
+        Args:
+            rows: one mapping (or DataFrame row) per frame with the columns of the format:
+                ``id, subject, session, frame, image``, ``split`` or ``fold``, one ``AUxx`` per AU
+                (NaN or None = unlabelled), and optionally more columns.
+            landmarks: [n, 68, 2] float, (x, y) crop pixels, one per row.
+        """
+        frame = rows.reset_index(drop=True) if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+        landmarks = np.asarray(landmarks, dtype=np.float32)
+        if landmarks.shape != (len(frame), NUM_LANDMARKS, 2):
+            raise ValueError(
+                f"landmarks must have shape [{len(frame)}, {NUM_LANDMARKS}, 2] (one per row), "
+                f"got {list(landmarks.shape)}"
+            )
+        if self._staging is None:
+            raise RuntimeError(_USE_WITH)
+        self._rows.append(frame)
+        self._landmarks.append(landmarks)
+
+    def _commit(self) -> None:
+        staging = self.staging
+        where = f"frames written to {self.root}"
+        if self._rows:
+            frames = pd.concat(self._rows, ignore_index=True)
+            landmarks = np.concatenate(self._landmarks)
+        else:
+            frames = pd.DataFrame(columns=[*BASE_COLUMNS, PROTOCOL_COLUMNS[self.meta["protocol"]["kind"]]])
+            landmarks = np.zeros((0, NUM_LANDMARKS, 2), np.float32)
+        frames = _typed_frames(frames, self.meta, where)
+        # A canonical order, so the files do not depend on the order frames were added in
+        # (worker processes finish in any order).
+        frames = frames.sort_values(["subject", "session", "frame", "id"], kind="stable")
+        order = frames.index.to_numpy()
+        frames = frames.reset_index(drop=True)
+        landmarks = landmarks[order]
+        _check_frames(frames, self.meta, where)
+        _check_landmarks(landmarks, len(frames), where)
+        missing = [p for p in frames["image"] if not (staging / p).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{where}: {len(missing)} rows name images never saved, e.g. {missing[0]}"
+            )
+        self.meta["num_frames"] = len(frames)
+
+        _write_atomically(staging / LANDMARKS_FILE, lambda f: np.save(f, landmarks))
+        text = _frames_to_csv(frames, self.meta)
+        _write_atomically(staging / FRAMES_FILE, lambda f: f.write(text.encode()))
+        # meta.json last: a folder without it is never mistaken for a complete dataset.
+        meta_text = json.dumps(self.meta, indent=2) + "\n"
+        _write_atomically(staging / META_FILE, lambda f: f.write(meta_text.encode()))
+        self._move_into_place(staging)
+
+    def _move_into_place(self, staging: Path) -> None:
+        if self.root.exists() or self.root.is_symlink():
+            # Checked again: the folder may have appeared while the dataset was being built.
+            self._check_target(self.overwrite)
+            old = self.root.with_name(f".{self.root.name}.old-{uuid.uuid4().hex[:8]}")
+            os.rename(self.root, old)
+            os.rename(staging, self.root)
+            shutil.rmtree(old)
+        else:
+            os.rename(staging, self.root)
+
+
+def _frames_to_csv(frames: pd.DataFrame, meta: Mapping[str, Any]) -> str:
+    """frames.csv text: format columns first, extras after; labels as ``%g``, empty when unlabelled."""
+    key = PROTOCOL_COLUMNS[meta["protocol"]["kind"]]
+    au_cols = [au_column(n) for n in meta["aus"]]
+    columns = [*BASE_COLUMNS, key, *au_cols]
+    columns += [c for c in frames.columns if c not in columns]
+    return frames[columns].to_csv(index=False, float_format="%.6g", lineterminator="\n")
+
+
+def _check_image_path(relative: str, where: str) -> str:
+    path = PurePosixPath(relative)
+    if (
+        path.is_absolute()
+        or ".." in path.parts
+        or not path.parts
+        or path.parts[0] != IMAGES_DIR
+        or len(path.parts) < 2
+    ):
+        raise ValueError(f"{where}: image path {relative!r} must be relative and under '{IMAGES_DIR}/'")
+    return relative
+
+
+def _line(frames: pd.DataFrame, row: int) -> str:
+    """How an error names a row: its line in frames.csv (line 1 is the header) and its id."""
+    return f"line {row + 2} (id {frames['id'].iloc[row]!r})" if "id" in frames else f"line {row + 2}"
+
+
+def _numbers(frames: pd.DataFrame, column: str, where: str, integer: bool) -> pd.Series:
+    """Column as numbers: float64 with NaN for empty cells, or int64 when ``integer`` (no empties)."""
+    raw = frames[column]
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        values = raw.astype("float64")
+        blank = values.isna().to_numpy()
+        bad = np.zeros(len(raw), bool)
+    else:
+        text = raw.map(
+            lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip()
+        )
+        blank = (text == "").to_numpy()
+        values = pd.to_numeric(text.mask(blank), errors="coerce").astype("float64")
+        bad = values.isna().to_numpy() & ~blank
+    if integer:
+        finite = np.isfinite(values.to_numpy())
+        bad |= blank | (finite & (values.to_numpy() != np.round(values.to_numpy()))) | (~finite & ~blank)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        kind = "an integer" if integer else "a number or empty (unlabelled)"
+        raise ValueError(f"{where}, {_line(frames, row)}, column {column}: {raw.iloc[row]!r} is not {kind}")
+    return values.astype("int64") if integer else values
+
+
+def _typed_frames(frames: pd.DataFrame, meta: Mapping[str, Any], where: str) -> pd.DataFrame:
+    """Check the columns and give each its type: strings, int64 frame/fold, float64 AU labels."""
+    key = PROTOCOL_COLUMNS[meta["protocol"]["kind"]]
+    expected_aus = [au_column(n) for n in meta["aus"]]
+    missing = [c for c in (*BASE_COLUMNS, key) if c not in frames.columns]
+    if missing:
+        raise ValueError(
+            f"{where}: missing column(s) {', '.join(missing)} (the protocol is {meta['protocol']['kind']!r})"
+        )
+    found_aus = [c for c in frames.columns if _AU_COLUMN.match(str(c))]
+    if sorted(found_aus) != sorted(expected_aus):
+        absent = sorted(set(expected_aus) - set(found_aus))
+        extra = sorted(set(found_aus) - set(expected_aus))
+        raise ValueError(
+            f"{where}: AU columns do not match meta.json's aus {list(meta['aus'])}: "
+            f"missing {absent or 'none'}, unexpected {extra or 'none'}"
+        )
+    typed = frames.copy()
+    for column in ("id", "subject", "session", "image", *(("split",) if key == "split" else ())):
+        typed[column] = frames[column].map(lambda v: "" if v is None else str(v)).astype(object)
+        empty = (typed[column].str.strip() == "").to_numpy()
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
+            raise ValueError(f"{where}, {_line(typed, row)}, column {column}: empty")
+    typed["frame"] = _numbers(typed, "frame", where, integer=True)
+    if key == "fold":
+        typed["fold"] = _numbers(typed, "fold", where, integer=True)
+    for column in expected_aus:
+        typed[column] = _numbers(typed, column, where, integer=False)
+    return typed
+
+
+def _check_frames(frames: pd.DataFrame, meta: Mapping[str, Any], where: str) -> None:
+    """Check the rows of a typed table: unique ids, image paths, label range, protocol membership."""
+    duplicated = frames["id"].duplicated().to_numpy()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated)[0])
+        raise ValueError(f"{where}, {_line(frames, row)}: id {frames['id'].iloc[row]!r} appears twice")
+    for row, image in enumerate(frames["image"]):
+        _check_image_path(image, f"{where}, {_line(frames, row)}, column image")
+    for number in meta["aus"]:
+        column = au_column(number)
+        values = frames[column].to_numpy()
+        bad = ~np.isnan(values) & ((values < 0) | (values > MAX_INTENSITY))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{where}, {_line(frames, row)}, column {column}: intensity {values[row]:g} is outside "
+                f"0..{MAX_INTENSITY:g} (leave the cell empty for an unlabelled frame)"
+            )
+    protocol = meta["protocol"]
+    if protocol["kind"] == "split":
+        part_of = {s: name for name, subjects in protocol["splits"].items() for s in subjects}
+        wanted = frames["subject"].map(part_of)
+        actual = frames["split"]
+        column, described = "split", "meta.json's protocol splits"
+    else:
+        part_of = {s: k for k, subjects in enumerate(protocol["folds"]) for s in subjects}
+        wanted = frames["subject"].map(part_of)
+        actual = frames["fold"]
+        column, described = "fold", "meta.json's protocol folds"
+    wanted_values, actual_values = wanted.tolist(), actual.tolist()
+    for row, (want, have) in enumerate(zip(wanted_values, actual_values, strict=True)):
+        if pd.isna(want) or want != have:
+            subject = frames["subject"].iloc[row]
+            expected = "nothing (the subject is not listed)" if pd.isna(want) else repr(want)
+            raise ValueError(
+                f"{where}, {_line(frames, row)}, column {column}: subject {subject!r} has {have!r} "
+                f"but {described} give {expected}"
+            )
+
+
+def _check_landmarks(landmarks: np.ndarray, rows: int, where: str) -> None:
+    if landmarks.dtype != np.float32 or landmarks.shape != (rows, NUM_LANDMARKS, 2):
+        raise ValueError(
+            f"{where}: landmarks must be float32 [{rows}, {NUM_LANDMARKS}, 2] (one per frames.csv row), "
+            f"got {landmarks.dtype} {list(landmarks.shape)}"
+        )
+    if np.isinf(landmarks).any():
+        raise ValueError(f"{where}: landmarks contain infinite values (use NaN for a missing point)")
+
+
+def _check_meta(meta: Any, path: Path) -> None:
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        hint = (
+            "written by a newer auheat; upgrade auheat"
+            if isinstance(version, int) and version > FORMAT_VERSION
+            else "prepare the dataset again with this auheat"
+        )
+        raise ValueError(
+            f"{path}: format_version {version!r} is not supported "
+            f"(this auheat reads {FORMAT_VERSION}); {hint}"
+        )
+    for key, kind in (
+        ("name", str),
+        ("aus", list),
+        ("crop_size", int),
+        ("landmark_scheme", str),
+        ("num_frames", int),
+    ):
+        if not isinstance(meta.get(key), kind):
+            raise ValueError(f"{path}: key {key!r} must be a {kind.__name__}, got {meta.get(key)!r}")
+    if meta["landmark_scheme"] != LANDMARK_SCHEME:
+        raise ValueError(f"{path}: landmark_scheme {meta['landmark_scheme']!r} is not {LANDMARK_SCHEME!r}")
+    try:
+        for number in meta["aus"]:
+            get_au(number)
+        check_protocol(meta.get("protocol"))
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    if len(set(meta["aus"])) != len(meta["aus"]):
+        raise ValueError(f"{path}: aus lists an AU twice: {meta['aus']}")
+
+
+def read_meta(root: str | Path) -> dict[str, Any]:
+    """Read and check ``<root>/meta.json``."""
+    path = Path(root) / META_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: {root} is not a prepared dataset (or its preparation did not finish); "
+            "prepare it with a data_scripts/ script or `auheat synth`"
+        )
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    _check_meta(meta, path)
+    return meta
+
+
+def read_frames(root: str | Path, meta: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Read and check ``<root>/frames.csv``, typed: int frame/fold, float AU labels (NaN = unlabelled)."""
+    root = Path(root)
+    meta = read_meta(root) if meta is None else meta
+    path = root / FRAMES_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the dataset at {root} is incomplete; prepare it again")
+    # Everything as text first, so that subject "007" stays "007" and errors can quote the cell.
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise ValueError(f"{path}: not a readable CSV table ({error})") from None
+    frames = _typed_frames(raw, meta, str(path))
+    _check_frames(frames, meta, str(path))
+    if len(frames) != meta["num_frames"]:
+        raise ValueError(
+            f"{path}: {len(frames)} rows, but {root / META_FILE} says num_frames {meta['num_frames']}"
+        )
+    return frames
+
+
+class PreparedDataset(torch.utils.data.Dataset):
+    """A prepared dataset on disk, checked when opened, as a ``torch.utils.data.Dataset``.
+
+    Args:
+        root: the dataset folder.
+        split: a part of a ``split`` protocol (e.g. ``"train"``, ``"test"``); with a ``folds``
+            protocol, ``"test"`` (fold ``fold``'s subjects) or ``"train"`` (all other subjects).
+            None: every frame.
+        fold: the fold number (0-based) of a ``folds`` protocol; needs ``split``.
+        transform: applied to each sample dict before it is returned (augmentation).
+        check_images: also check on opening that every image file exists (one stat per frame);
+            otherwise a missing image is reported, by name, when it is read.
+
+    Each sample is a dict:
+        ``image``: uint8 tensor [3, H, W], RGB;
+        ``landmarks``: float32 tensor [68, 2], (x, y) crop pixels;
+        ``intensities``: float32 tensor [K] in 0..5, NaN where unlabelled, K = ``len(aus)``;
+        ``subject``: str; ``index``: int, the frame's row in frames.csv and landmarks.npy.
+
+    Attributes:
+        aus: the K AU numbers, in label order. meta: meta.json as a dict. frames: the selected
+        rows of frames.csv as a DataFrame, indexed by their row number. subjects: the selected
+        subjects, sorted. landmarks [n, 68, 2] and intensities [n, K]: the selected frames' arrays.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | None = None,
+        fold: int | None = None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        check_images: bool = False,
+    ) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{self.root} is not a folder; expected a prepared dataset there")
+        self.meta = read_meta(self.root)
+        all_frames = read_frames(self.root, self.meta)
+        landmarks_path = self.root / LANDMARKS_FILE
+        if not landmarks_path.is_file():
+            raise FileNotFoundError(
+                f"{landmarks_path} is missing: the dataset is incomplete; prepare it again"
+            )
+        try:
+            landmarks = np.load(landmarks_path, mmap_mode="r", allow_pickle=False)
+        except ValueError as error:
+            raise ValueError(f"{landmarks_path}: not a .npy array ({error})") from None
+        _check_landmarks(landmarks, len(all_frames), str(landmarks_path))
+
+        self.aus: tuple[int, ...] = tuple(self.meta["aus"])
+        self.crop_size: int = self.meta["crop_size"]
+        self.split, self.fold = split, fold
+        self.transform = transform
+        selected = self._select(all_frames, split, fold)
+        self.frames: pd.DataFrame = all_frames[selected]
+        self._rows = np.flatnonzero(selected)
+        self._all_frames = all_frames
+        # Plain arrays: __getitem__ runs once per sample, where pandas indexing would cost more.
+        self._images = all_frames["image"].to_numpy(dtype=object)
+        self._subject_of = all_frames["subject"].to_numpy(dtype=object)
+        self._landmarks = landmarks
+        columns = [au_column(n) for n in self.aus]
+        self._intensities = all_frames[columns].to_numpy(np.float32).reshape(len(all_frames), len(columns))
+        self.subjects: tuple[str, ...] = tuple(sorted(self.frames["subject"].unique()))
+        if check_images:
+            for row, image in zip(self._rows, self.frames["image"], strict=True):
+                if not (self.root / image).is_file():
+                    raise FileNotFoundError(self._missing_image(int(row)))
+
+    def _select(self, frames: pd.DataFrame, split: str | None, fold: int | None) -> np.ndarray:
+        """Boolean [N] mask of the rows that ``split`` and ``fold`` select."""
+        protocol = self.meta["protocol"]
+        if protocol["kind"] == "split":
+            if fold is not None:
+                raise ValueError(
+                    f"{self.root}: fold={fold} given, but the protocol has named splits, not folds"
+                )
+            if split is None:
+                return np.ones(len(frames), bool)
+            if split not in protocol["splits"]:
+                raise ValueError(
+                    f"{self.root}: no split {split!r}; the protocol's splits are {list(protocol['splits'])}"
+                )
+            return (frames["split"] == split).to_numpy()
+        folds = len(protocol["folds"])
+        if fold is None:
+            if split is not None:
+                raise ValueError(
+                    f"{self.root}: the protocol has {folds} folds; pass fold=0..{folds - 1} with split"
+                )
+            return np.ones(len(frames), bool)
+        if not isinstance(fold, (int, np.integer)) or not 0 <= fold < folds:
+            raise ValueError(f"{self.root}: fold must be an int in 0..{folds - 1}, got {fold!r}")
+        if split == "test":
+            return (frames["fold"] == fold).to_numpy()
+        if split == "train":
+            return (frames["fold"] != fold).to_numpy()
+        raise ValueError(f"{self.root}: with fold={fold}, split must be 'train' or 'test', got {split!r}")
+
+    @property
+    def landmarks(self) -> np.ndarray:
+        """[n, 68, 2] float32 landmarks of the selected frames, crop pixels."""
+        return np.asarray(self._landmarks[self._rows])
+
+    @property
+    def intensities(self) -> np.ndarray:
+        """[n, K] float32 labels of the selected frames, NaN where unlabelled."""
+        return self._intensities[self._rows]
+
+    def _missing_image(self, row: int) -> str:
+        image = self._images[row]
+        return (
+            f"{self.root / image} is missing (named by {self.root / FRAMES_FILE}, "
+            f"{_line(self._all_frames, row)}); the dataset is incomplete, prepare it again"
+        )
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        row = int(self._rows[i])
+        path = self.root / self._images[row]
+        try:
+            with Image.open(path) as img:
+                image = np.array(img.convert("RGB"))  # writable, as torch.from_numpy wants
+        except FileNotFoundError:
+            raise FileNotFoundError(self._missing_image(row)) from None
+        if image.shape[:2] != (self.crop_size, self.crop_size):
+            raise ValueError(
+                f"{path}: image is {image.shape[1]}x{image.shape[0]}, "
+                f"meta.json says crop_size {self.crop_size}"
+            )
+        sample = {
+            "image": torch.from_numpy(image).permute(2, 0, 1).contiguous(),
+            "landmarks": torch.from_numpy(np.array(self._landmarks[row], dtype=np.float32)),
+            "intensities": torch.from_numpy(self._intensities[row].copy()),
+            "subject": self._subject_of[row],
+            "index": row,
+        }
+        return self.transform(sample) if self.transform is not None else sample
+
+    def __repr__(self) -> str:
+        where = "".join(
+            f", {k}={v!r}" for k, v in (("split", self.split), ("fold", self.fold)) if v is not None
+        )
+        return (
+            f"PreparedDataset({self.meta['name']!r}, {len(self)} frames, {len(self.subjects)} subjects, "
+            f"AUs {list(self.aus)}{where})"
+        )
