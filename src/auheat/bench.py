@@ -1,10 +1,12 @@
 """Benchmarks that print what they measure, as ratios to baselines measured in the same run.
 
     auheat bench targets            # or: python -m auheat.bench targets
+    auheat bench synth --faces 200
 
 ``targets`` times :func:`auheat.heatmaps.encode_heatmaps` on a batch against
 (a) the per-sample, per-AU NumPy loop that is the usual way to draw targets in a DataLoader,
 written below, and (b) the floor: allocating and zero-filling the output tensor.
+``synth`` is :func:`auheat.synth.bench.bench_synth`: synthetic faces rendered per second per core.
 """
 
 from __future__ import annotations
@@ -118,15 +120,22 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", choices=["targets"], help="which benchmark")
+    parser.add_argument("name", choices=["targets", "synth"], help="which benchmark")
     parser.add_argument("--batch", type=int, default=256, help="samples per batch (default 256)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs; the median is reported")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--faces", type=int, default=200, help="synth: faces to render (default 200)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the inputs (default 0)")
 
 
 def run(args: argparse.Namespace) -> None:
     if args.name == "targets":
-        bench_targets(batch=args.batch, repeats=args.repeats, device=args.device)
+        bench_targets(batch=args.batch, repeats=args.repeats, device=args.device, seed=args.seed)
+    elif args.name == "synth":
+        # Imported here so that the targets benchmark does not load the renderer.
+        from auheat.synth.bench import bench_synth
+
+        bench_synth(faces=args.faces, seed=args.seed, runs=args.repeats)
 
 
 if __name__ == "__main__":

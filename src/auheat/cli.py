@@ -7,6 +7,7 @@ import sys
 
 from auheat import bench
 from auheat.aus import ACTION_UNITS, DATASET_AUS
+from auheat.synth.presets import PRESETS
 
 
 def _list_aus(args: argparse.Namespace) -> None:
@@ -19,6 +20,24 @@ def _list_aus(args: argparse.Namespace) -> None:
         print(f"{au.label}  {au.name:<22} landmarks: {centres}")
 
 
+def _synth(args: argparse.Namespace) -> None:
+    # Imported here so that the other subcommands do not load the renderer.
+    from auheat.synth.generate import generate_dataset
+
+    try:
+        root = generate_dataset(
+            args.preset,
+            args.out,
+            frames_per_subject=args.frames_per_subject,
+            seed=args.seed,
+            workers=args.workers,
+            overwrite=args.overwrite,
+        )
+    except (FileExistsError, ValueError) as error:  # a user's mistake: the message, not a traceback
+        raise SystemExit(f"auheat synth: {error}") from None
+    print(f"wrote {root}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="auheat", description="Heatmap regression for AU intensity.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -26,6 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     aus = sub.add_parser("aus", help="list the AU catalogue and where each AU shows")
     aus.add_argument("--dataset", choices=sorted(DATASET_AUS), help="only this dataset's AUs")
     aus.set_defaults(func=_list_aus)
+
+    syn = sub.add_parser("synth", help="render a synthetic AU dataset (SynthFACS) in the prepared format")
+    syn.add_argument("--preset", required=True, choices=list(PRESETS), help="which dataset to imitate")
+    syn.add_argument("--out", required=True, help="dataset folder to create")
+    syn.add_argument(
+        "--frames-per-subject", type=int, default=None, help="frames per subject (default: the preset's)"
+    )
+    syn.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
+    syn.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    syn.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
+    syn.set_defaults(func=_synth)
 
     b = sub.add_parser("bench", help="run a benchmark and print its measured ratios")
     bench.add_arguments(b)

@@ -1,0 +1,167 @@
+import dataclasses
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from auheat.aus import au_centres
+from auheat.synth import SYNTH_AUS, Capture, Identity, Pose, render_face, sample_capture, sample_identity
+
+STUDIO = Capture(jpeg_quality=95)  # centred, no blur, no noise, fixed light
+
+
+@pytest.fixture(scope="module")
+def subject() -> Identity:
+    # Short hair leaves the forehead free; green lips and dark skin make features easy to segment.
+    ident = sample_identity(np.random.default_rng(5))
+    return dataclasses.replace(ident, hair_style="short", lip=(20, 200, 30), skin=(130, 90, 70), wrinkles=0.2)
+
+
+def test_same_inputs_give_byte_identical_images(subject):
+    pose, cap = Pose(12, -5, 3), sample_capture(np.random.default_rng(1))
+    a, la = render_face(subject, {12: 3, 25: 1.5}, pose, cap)
+    b, lb = render_face(subject, {12: 3, 25: 1.5}, pose, cap)
+    assert a.tobytes() == b.tobytes() and np.array_equal(la, lb)
+    c, _ = render_face(subject, {}, rng=np.random.default_rng(4))
+    d, _ = render_face(subject, {}, rng=np.random.default_rng(4))
+    assert c.tobytes() == d.tobytes()
+
+
+def test_output_shapes_and_types_follow_the_size(subject):
+    image, lm = render_face(subject, {}, capture=STUDIO, size=128)
+    assert image.shape == (128, 128, 3) and image.dtype == np.uint8
+    assert lm.shape == (68, 2) and lm.dtype == np.float32
+    _, lm256 = render_face(subject, {}, capture=STUDIO)
+    np.testing.assert_allclose((lm256 + 0.5) / 2 - 0.5, lm, atol=1e-3)
+
+
+def test_neutral_frontal_face_sits_like_an_aligned_crop(subject):
+    _, lm = render_face(subject, {}, capture=STUDIO)
+    np.testing.assert_allclose(lm[[8, 36, 45]], [[127.6, 227.8], [79.2, 87.0], [176.8, 87.0]], atol=6)
+
+
+def _farthest(mask: np.ndarray, origin: np.ndarray, direction: np.ndarray, reach: float = 40) -> np.ndarray:
+    """The mask pixel (x, y) within ``reach`` of origin that lies farthest along direction."""
+    yy, xx = np.mgrid[: mask.shape[0], : mask.shape[1]]
+    ys, xs = np.nonzero(mask & (np.hypot(xx - origin[0], yy - origin[1]) < reach))
+    pts = np.stack([xs, ys], 1).astype(float)
+    return pts[np.argmax((pts - origin) @ direction)]
+
+
+@pytest.mark.parametrize(
+    ("pose", "capture"),
+    [
+        (Pose(), STUDIO),
+        (Pose(22, -12, 9), Capture(scale=1.12, dx=6, dy=-5, light_azimuth=30, jpeg_quality=95)),
+    ],
+)
+def test_drawn_lip_corners_and_eye_corners_lie_at_their_landmarks(subject, pose, capture):
+    image, lm = render_face(subject, {12: 2}, pose, capture)
+    img = image.astype(int)
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    lips = (g > r + 25) & (g > b + 25)  # lip colour, including the darker mouth line
+    centre = lm[48:60].mean(0)
+    for corner in (48, 54):
+        direction = (lm[corner] - centre) / np.linalg.norm(lm[corner] - centre)
+        assert np.linalg.norm(_farthest(lips, centre, direction) - lm[corner]) <= 2.0, corner
+    top = _farthest(lips, centre, np.array([0.0, -1.0]))
+    assert abs(top[1] - lm[48:55, 1].min()) <= 2.0
+    # Eye opening: white sclera, and the dark lash line where it borders the sclera.
+    white = img.min(-1) > 150
+    grown = white.copy()
+    for dy in range(-3, 4):
+        for dx in range(-3, 4):
+            grown |= np.roll(white, (dy, dx), (0, 1))
+    eye_px = white | ((img.sum(-1) < 120) & grown)
+    for outer, ids in ((36, slice(36, 42)), (45, slice(42, 48))):
+        c = lm[ids].mean(0)
+        direction = (lm[outer] - c) / np.linalg.norm(lm[outer] - c)
+        reach = np.linalg.norm(lm[outer] - c) + 5
+        assert np.linalg.norm(_farthest(eye_px, c, direction, reach) - lm[outer]) <= 2.0, outer
+
+
+def _au_change(subject: Identity, au: int) -> tuple[list[float], list[float], np.ndarray]:
+    rest, lm = render_face(subject, {}, Pose(), STUDIO)
+    centres = au_centres(torch.tensor(lm[None], dtype=torch.float64), [au])[0, 0].numpy()
+    centres = centres[~np.isnan(centres[:, 0])]
+    yy, xx = np.mgrid[:256, :256]
+    dist = np.min([np.hypot(xx - cx, yy - cy) for cx, cy in centres], axis=0)
+    upper_face = au in (1, 2, 4, 5, 6, 9)
+    # Far: the chin for upper-face AUs, the forehead above the brows for lower-face AUs.
+    far = yy > lm[57, 1] + 6 if upper_face else yy < lm[17:27, 1].min() - 14
+    near, away = [], []
+    for level in range(1, 6):
+        image, _ = render_face(subject, {au: level}, Pose(), STUDIO)
+        diff = np.abs(image.astype(int) - rest.astype(int)).sum(-1)
+        near.append(float(diff[dist < 24].mean()))
+        away.append(float(diff[far].mean()))
+    return near, away, lm
+
+
+@pytest.mark.parametrize("au", SYNTH_AUS)
+def test_each_au_changes_the_image_at_its_location_more_with_intensity(subject, au):
+    near, away, _ = _au_change(subject, au)
+    assert near[0] > 0.3, near
+    assert all(b >= 0.95 * a for a, b in zip(near, near[1:], strict=False)), near
+    assert near[-1] > 2 * near[0], near
+    assert max(away) < 0.05 * near[-1] + 0.05, (near, away)
+
+
+def test_bad_intensities_are_named_in_the_error(subject):
+    with pytest.raises(ValueError, match="AU 3"):
+        render_face(subject, {3: 1.0}, capture=STUDIO)
+    with pytest.raises(ValueError, match="AU 12 intensity"):
+        render_face(subject, {12: 5.5}, capture=STUDIO)
+    with pytest.raises(ValueError, match="AU 6 intensity"):
+        render_face(subject, {6: -0.1}, capture=STUDIO)
+    with pytest.raises(ValueError, match="size"):
+        render_face(subject, {}, capture=STUDIO, size=8)
+
+
+def test_parameters_pickle_and_captures_vary_with_strength():
+    rng = np.random.default_rng(0)
+    ident, cap = sample_identity(rng), sample_capture(rng)
+    assert pickle.loads(pickle.dumps((ident, cap))) == (ident, cap)
+    clean = sample_capture(rng, strength=0.0)
+    assert (clean.scale, clean.dx, clean.blur_sigma, clean.noise_std, clean.occluder) == (
+        1.0,
+        0.0,
+        0.0,
+        0.0,
+        None,
+    )
+    with pytest.raises(ValueError, match="strength"):
+        sample_capture(rng, strength=-1)
+
+
+def test_occluders_and_poses_render(subject):
+    for occluder in ("glasses", "hand"):
+        image, lm = render_face(subject, {}, Pose(25, 15, -10), Capture(occluder=occluder, seed=3))
+        assert image.shape == (256, 256, 3) and np.isfinite(lm).all()
+
+
+def test_per_subject_caches_never_change_pixels(subject):
+    from auheat.synth import render, shape
+
+    job = (subject, {6: 2, 12: 3}, Pose(-10, 4, 2), sample_capture(np.random.default_rng(2)))
+    first, lm_first = render_face(*job)
+    for seed in range(3):  # other subjects in between, then cold caches
+        render_face(sample_identity(np.random.default_rng(seed)), {4: 1}, capture=STUDIO)
+    for cached in (render._subject, shape.neutral_face, shape._frontal_centre):
+        cached.cache_clear()
+    again, lm_again = render_face(*job)
+    assert first.tobytes() == again.tobytes() and np.array_equal(lm_first, lm_again)
+
+
+def test_numpy_filters_match_their_pillow_counterparts():
+    from PIL import Image
+
+    from auheat.synth.pixels import gaussian_blur, upscale2
+
+    grid = np.random.default_rng(0).random((16, 24)).astype(np.float32)
+    pillow = np.asarray(Image.fromarray(grid, "F").resize((48, 32), Image.Resampling.BILINEAR))
+    np.testing.assert_allclose(upscale2(grid), pillow, atol=1e-5)
+    blurred = gaussian_blur(grid, 1.5)
+    assert abs(blurred.mean() - grid.mean()) < 0.02 and blurred.std() < 0.6 * grid.std()
+    np.testing.assert_allclose(gaussian_blur(np.full((9, 9), 3.0, np.float32), 2.0), 3.0, rtol=1e-5)
