@@ -1,0 +1,50 @@
+"""AU models: the FAN landmark network, its weights, the four transfer methods and two baselines.
+
+fan = pretrained_fan(stacks=1, width=128)          # weights: see auheat.models.weights
+model = build_model("adapters", fan, "disfa")      # [B, 3, 256, 256] -> [B, 12, 64, 64]
+intensities = model.eval().predict_intensities(images)   # [B, 12] in [0, 5]
+"""
+
+from auheat.models.adapters import Adapters, LightHourGlass, ParallelAdapter, ResidualAdapters
+from auheat.models.attention import Attention
+from auheat.models.backbone import FAN, FanFeatures
+from auheat.models.base import AUModel
+from auheat.models.baselines import DirectRegression
+from auheat.models.cost import cost_table
+from auheat.models.factory import METHODS, build_model
+from auheat.models.finetune import FineTune
+from auheat.models.reparam import Reparam, ReparamConv
+from auheat.models.weights import (
+    LandmarkWeights,
+    hub_checkpoint_path,
+    load_landmark_weights,
+    pretrained_fan,
+    pretrained_landmarks_path,
+    resolve_landmark_weights,
+    save_landmark_weights,
+)
+
+__all__ = [
+    "METHODS",
+    "FAN",
+    "Adapters",
+    "AUModel",
+    "Attention",
+    "DirectRegression",
+    "FanFeatures",
+    "FineTune",
+    "LandmarkWeights",
+    "LightHourGlass",
+    "ParallelAdapter",
+    "Reparam",
+    "ReparamConv",
+    "ResidualAdapters",
+    "build_model",
+    "cost_table",
+    "hub_checkpoint_path",
+    "load_landmark_weights",
+    "pretrained_fan",
+    "pretrained_landmarks_path",
+    "resolve_landmark_weights",
+    "save_landmark_weights",
+]

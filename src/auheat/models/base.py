@@ -1,0 +1,82 @@
+"""What every AU model shares: its AU list, its output type, and how frozen parts stay frozen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+import torch
+from torch import nn
+
+from auheat.heatmaps import MAX_INTENSITY, decode_heatmaps
+
+Output = Literal["heatmaps", "intensities"]
+
+
+class AUModel(nn.Module):
+    """Base class of the AU models built by :func:`auheat.models.build_model`.
+
+    ``forward`` maps images [B, 3, H, W] in [0, 1] to AU heatmaps [B, K, H/4, W/4] when
+    ``output == "heatmaps"``, or to intensities [B, K] when ``output == "intensities"`` (direct
+    regression). :meth:`predict_intensities` gives [B, K] intensities in [0, 5] for both, so
+    evaluation treats all models alike.
+
+    A parameter is frozen when ``requires_grad`` is False; that flag is the only record. A module
+    whose parameters are all frozen stays in eval mode through ``train()``, so frozen BatchNorm
+    layers keep the landmark network's running statistics.
+    """
+
+    output: Output = "heatmaps"
+
+    def __init__(self, aus: tuple[int, ...], stacks: int, width: int) -> None:
+        super().__init__()
+        self.aus = aus
+        # The landmark network this model was built on, so a cost table can measure it alone.
+        self.landmark_config = {"stacks": stacks, "width": width}
+
+    def train(self, mode: bool = True) -> AUModel:
+        super().train(mode)
+        for module in self.modules():
+            params = list(module.parameters())
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
+        return self
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """The parameters an optimiser should update."""
+        return (p for p in self.parameters() if p.requires_grad)
+
+    @torch.no_grad()
+    def predict_intensities(self, x: torch.Tensor) -> torch.Tensor:
+        """AU intensities [B, K] in [0, 5] for images [B, 3, H, W] in [0, 1] (no gradient).
+
+        Heatmap models are read as the channel maximum (:func:`auheat.heatmaps.decode_heatmaps`).
+        Call ``model.eval()`` first, as for any prediction: in train mode BatchNorm layers that
+        train would use (and update) batch statistics.
+        """
+        out = self(x)
+        if self.output == "heatmaps":
+            return decode_heatmaps(out).intensities
+        return out.clamp(0.0, MAX_INTENSITY)
+
+
+def freeze(module: nn.Module) -> None:
+    """Stop gradient updates of every parameter of ``module`` (see :class:`AUModel` for BatchNorm)."""
+    for p in module.parameters():
+        p.requires_grad_(False)
+
+
+def replace_modules(
+    root: nn.Module, match: Callable[[nn.Module], bool], make: Callable[[nn.Module], nn.Module]
+) -> int:
+    """Swap every submodule for which ``match`` holds by ``make(submodule)``; return how many.
+
+    The new module keeps the old one's attribute name, so code that looks modules up by name
+    (face_alignment's ``FAN.forward`` does) finds it.
+    """
+    targets = [(name, m) for name, m in root.named_modules() if name and match(m)]
+    for name, module in targets:
+        parent_name, _, child = name.rpartition(".")
+        parent = root.get_submodule(parent_name) if parent_name else root
+        setattr(parent, child, make(module))
+    return len(targets)

@@ -1,0 +1,49 @@
+"""Direct regression, the baseline that shows what heatmaps add (PAPER.md, "Baselines").
+
+The other baseline, training from scratch, is :class:`auheat.models.finetune.FineTune` on a
+freshly initialised FAN (``build_model("scratch", ...)``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from auheat.models.backbone import FAN
+from auheat.models.base import AUModel, Output, freeze
+
+DirectTrain = Literal["all", "head"]
+DIRECT_TRAIN_CHOICES: tuple[str, ...] = ("all", "head")
+
+
+class DirectRegression(AUModel):
+    """FAN features, global average pooling and a linear layer: [B, 3, H, W] -> intensities [B, K].
+
+    The pooling and linear layer take the place of the last landmark convolution, so the FAN's
+    own forward pass computes them and no landmark head is left unused.
+
+    Args:
+        fan: the pretrained landmark network.
+        aus: the K AU numbers.
+        train: ``"all"`` trains the FAN too (the fair match for fine-tuning); ``"head"`` trains
+            only the linear layer (a linear probe of frozen features).
+    """
+
+    output: Output = "intensities"
+
+    def __init__(self, fan: FAN, aus: tuple[int, ...], train: DirectTrain = "all") -> None:
+        if train not in DIRECT_TRAIN_CHOICES:
+            raise ValueError(f"train must be one of {', '.join(DIRECT_TRAIN_CHOICES)}, got {train!r}")
+        super().__init__(aus, fan.stacks, fan.width)
+        if train == "head":
+            freeze(fan)
+        fan.replace_last_head(
+            nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(fan.width, len(aus)))
+        )
+        self.fan = fan
+        self.train()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fan(x)[-1]

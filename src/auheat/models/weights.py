@@ -1,0 +1,139 @@
+"""Where the landmark network's weights come from.
+
+Resolution order (first found wins):
+
+1. an explicit path given by the user;
+2. face_alignment's real 2DFAN4 checkpoint in the torch hub cache, present once face_alignment has
+   downloaded it (e.g. on Colab); it serves 256-wide networks of up to 4 stacks, a shorter one
+   taking the first stacks;
+3. a landmark network pretrained on synthetic faces by ``auheat pretrain-landmarks``, cached under
+   ``$AUHEAT_CACHE`` (default ``~/.cache/auheat``) as ``landmarks/fan-s{stacks}-w{width}.safetensors``;
+4. otherwise a ``FileNotFoundError`` that says how to get weights.
+
+Nothing here touches the internet. Files are read without running code: safetensors for the
+library's own weights, ``torch.load(weights_only=True)`` for face_alignment's.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from auheat.models.backbone import FAN
+
+FAN4_CHECKPOINT = "2DFAN4-11f355bf06.pth.tar"  # the file name face_alignment 1.5 downloads
+FAN4_STACKS, FAN4_WIDTH = 4, 256
+
+Source = Literal["explicit", "face_alignment", "auheat"]
+
+
+class LandmarkWeights(NamedTuple):
+    """A resolved weight file and which step of the resolution order found it."""
+
+    path: Path
+    source: Source
+
+
+def hub_checkpoint_path() -> Path:
+    """Where face_alignment keeps 2DFAN4: ``<torch hub dir>/checkpoints/2DFAN4-11f355bf06.pth.tar``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / FAN4_CHECKPOINT
+
+
+def cache_dir() -> Path:
+    """The library's cache folder: ``$AUHEAT_CACHE``, else ``~/.cache/auheat``."""
+    return Path(os.environ.get("AUHEAT_CACHE") or Path.home() / ".cache" / "auheat")
+
+
+def pretrained_landmarks_path(stacks: int, width: int) -> Path:
+    """Where ``auheat pretrain-landmarks`` stores (and the resolution looks for) a FAN's weights."""
+    return cache_dir() / "landmarks" / f"fan-s{stacks}-w{width}.safetensors"
+
+
+def resolve_landmark_weights(
+    path: str | os.PathLike | None = None, stacks: int = 4, width: int = 256
+) -> LandmarkWeights:
+    """Find weights for a FAN of ``stacks`` hourglasses and ``width`` features (see module docstring)."""
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"landmark weights {path} do not exist")
+        return LandmarkWeights(path, "explicit")
+    hub = hub_checkpoint_path()
+    if width == FAN4_WIDTH and stacks <= FAN4_STACKS and hub.is_file():
+        return LandmarkWeights(hub, "face_alignment")
+    own = pretrained_landmarks_path(stacks, width)
+    if own.is_file():
+        return LandmarkWeights(own, "auheat")
+    raise FileNotFoundError(
+        f"no landmark weights for a FAN of {stacks} stack(s) and width {width}. Looked for:\n"
+        f"  {hub} (face_alignment's 2DFAN4; serves width 256 and up to 4 stacks)\n"
+        f"  {own} (pretrained by auheat)\n"
+        "To get them: with internet (e.g. Colab), run face_alignment once, e.g. "
+        "face_alignment.FaceAlignment(face_alignment.LandmarksType.TWO_D, device='cpu'), which "
+        "downloads 2DFAN4; offline, pretrain on synthetic faces with "
+        f"`auheat pretrain-landmarks --stacks {stacks} --width {width}`; or pass a weights path."
+    )
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file, or of a plain state dict saved by ``torch.save``.
+
+    ``torch.load`` runs with ``weights_only=True``: a weight file must not be able to run code.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return load_file(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} is not a plain state dict (name -> tensor) of a FAN")
+    return state
+
+
+def load_landmark_weights(network: FAN, path: str | os.PathLike | None = None) -> LandmarkWeights:
+    """Resolve weights for ``network``'s stacks and width, load them strictly, and say where from."""
+    found = resolve_landmark_weights(path, network.stacks, network.width)
+    state = read_state_dict(found.path)
+    if found.source == "face_alignment" and network.stacks < FAN4_STACKS:
+        # A shorter network takes 2DFAN4's stem and first stacks: each stack was trained with its
+        # own landmark loss (intermediate supervision), so its heads are landmark heads too.
+        wanted = network.state_dict().keys()
+        state = {k: v for k, v in state.items() if k in wanted}
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ValueError(
+            f"{found.path} does not fit a FAN of {network.stacks} stack(s) and width {network.width}: {error}"
+        ) from error
+    return found
+
+
+def pretrained_fan(stacks: int = 4, width: int = 256, path: str | os.PathLike | None = None) -> FAN:
+    """A FAN with resolved landmark weights, in eval mode."""
+    network = FAN(stacks, width)
+    load_landmark_weights(network, path)
+    return network.eval()
+
+
+def save_landmark_weights(network: FAN, path: str | os.PathLike | None = None) -> Path:
+    """Write ``network``'s weights as safetensors, where the resolution order finds them by default.
+
+    The file is written next to its destination and renamed into place, so an interrupted write
+    never leaves a truncated file that the resolution would pick up.
+    """
+    path = Path(path) if path is not None else pretrained_landmarks_path(network.stacks, network.width)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    metadata = {"stacks": str(network.stacks), "width": str(network.width)}
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+    try:
+        save_file(state, tmp_path, metadata=metadata)
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    return path

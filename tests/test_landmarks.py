@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from auheat.data.align import apply_affine, box_matrix
+from auheat.data.dataset import DatasetWriter, split_protocol
+from auheat.landmarks import Framing, pretrain_landmarks
+from auheat.models.weights import resolve_landmark_weights
+from auheat.train import TrainConfig
+
+
+def test_box_matrix_maps_the_square_onto_the_crop_edges():
+    matrix = box_matrix((50.0, 80.0), side=40.0, size=64)
+    corners = apply_affine(matrix, np.array([[30.0, 60.0], [70.0, 100.0]]))
+    # The square's left edge (x = 30) is the crop's left edge (x = -0.5); 40 px become 64.
+    np.testing.assert_allclose(corners, [[-0.5, -0.5], [63.5, 63.5]])
+
+
+def test_framing_measured_on_crops_crops_them_again_in_place():
+    rng = np.random.default_rng(0)
+    faces = rng.uniform(60, 200, (20, 68, 2))
+    framing = Framing.measure(faces, 256)
+    median = faces[np.argsort([f.max() for f in faces])[10]]
+    matrix = framing.matrix(median, 256)
+    assert matrix[0, 0] == pytest.approx(matrix[1, 1])  # a square crop, no shear
+    # A face framed like the median of the set is cropped about where it already is.
+    assert np.abs(apply_affine(matrix, median) - median).max() < 40
+
+
+@pytest.fixture
+def landmark_set(tmp_path):
+    rng = np.random.default_rng(1)
+    root = tmp_path / "landmarks"
+    mean_face = rng.uniform(16, 48, (68, 2))
+    with DatasetWriter(
+        root,
+        name="landmarks",
+        aus=(),
+        protocol=split_protocol({"train": ["A", "B"], "test": ["C"]}),
+        crop_size=64,
+    ) as writer:
+        rows = []
+        for i in range(9):
+            image = writer.save_image(f"images/{i}.jpg", rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+            subject = "ABC"[i % 3]
+            rows.append(
+                {
+                    "id": str(i),
+                    "subject": subject,
+                    "session": "T1",
+                    "frame": i,
+                    "image": image,
+                    "split": "test" if subject == "C" else "train",
+                }
+            )
+        writer.add_frames(rows, mean_face + rng.normal(0, 1, (9, 68, 2)))
+    return root
+
+
+def test_pretraining_caches_weights_the_resolution_finds_and_scores_real_photos(
+    landmark_set, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("AUHEAT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    config = TrainConfig(epochs=1, batch_size=3, input_size=64)
+    weights, table = pretrain_landmarks(landmark_set, stacks=1, width=16, config=config, progress=False)
+    found = resolve_landmark_weights(stacks=1, width=16)
+    assert found.source == "auheat" and found.path == weights
+    assert list(table.index) == ["held-out synthetic subjects", "einstein", "takeo"]
+    assert table["NME"].notna().all() and (table["NME"] > 0).all()
+    assert table.loc["held-out synthetic subjects", "faces"] == 3
