@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from auheat import bench
@@ -38,6 +39,118 @@ def _synth(args: argparse.Namespace) -> None:
     print(f"wrote {root}")
 
 
+def _config(args: argparse.Namespace):
+    from auheat.train import TrainConfig
+
+    return TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        optimizer=args.optimizer,
+        schedule=args.schedule,
+        warmup_steps=args.warmup_steps,
+        grad_clip=args.grad_clip if args.grad_clip > 0 else None,
+        amp=not args.no_amp,
+        input_size=args.input_size,
+        seed=args.seed,
+        workers=args.workers,
+        device=args.device,
+    )
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="prepared dataset folder (auheat synth, data_scripts)")
+    parser.add_argument("--stacks", type=int, default=1, help="hourglasses of the landmark net (default 1)")
+    parser.add_argument("--width", type=int, default=64, help="features of the landmark network (default 64)")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints and metrics.jsonl")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=16, help="per process (default 16)")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw")
+    parser.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
+    parser.add_argument("--warmup-steps", type=int, default=0)
+    parser.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm; 0 switches it off")
+    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    parser.add_argument("--input-size", type=int, default=256, help="network input side (128 on CPUs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _options(pairs: list[str]) -> dict:
+    """``["rank=8", "train=last_stack"]`` -> ``{"rank": 8, "train": "last_stack"}``."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"auheat: --option {pair!r} must be NAME=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def _pretrain_landmarks(args: argparse.Namespace) -> None:
+    from auheat.landmarks import pretrain_landmarks
+
+    weights, table = pretrain_landmarks(
+        args.data, args.stacks, args.width, _config(args), args.out, args.resume, not args.no_progress
+    )
+    print(table.to_string(float_format="%.4f"))
+    print(f"landmark weights: {weights}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from auheat.experiment import train_au_model
+
+    trainer, log = train_au_model(
+        args.data,
+        args.method,
+        args.out,
+        fold=args.fold,
+        stacks=args.stacks,
+        width=args.width,
+        landmark_weights=args.landmark_weights,
+        options=_options(args.option),
+        design=args.design,
+        config=_config(args),
+        train_subjects=args.train_subjects,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    if trainer.rank == 0:
+        columns = [c for c in ("epoch", "train_loss", "ICC_mean", "MAE_mean", "seconds") if c in log]
+        print(log[columns].to_string(index=False, float_format="%.4f"))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from auheat.experiment import evaluate_checkpoint
+
+    evaluation = evaluate_checkpoint(args.checkpoint, args.data, args.fold, args.split, args.device)
+    print(evaluation.table.to_string(float_format="%.4f"))
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from auheat.predict import predict_images, write_table
+
+    table = predict_images(
+        args.input,
+        args.checkpoint,
+        args.landmarks,
+        args.boxes,
+        args.overlays,
+        args.device,
+        not args.no_progress,
+    )
+    print(table.to_string(float_format="%.2f"))
+    print(f"wrote {write_table(table, args.out)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="auheat", description="Heatmap regression for AU intensity.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +170,45 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
     syn.set_defaults(func=_synth)
 
+    pre = sub.add_parser("pretrain-landmarks", help="train the landmark network (FAN) on a landmark dataset")
+    _add_training_arguments(pre)
+    pre.set_defaults(func=_pretrain_landmarks)
+
+    from auheat.models.factory import METHODS
+
+    tr = sub.add_parser(
+        "train",
+        help="train an AU model by one transfer method",
+        epilog="methods: " + "; ".join(f"{k}: {v[1]}" for k, v in METHODS.items()),
+    )
+    tr.add_argument("--method", required=True, choices=list(METHODS))
+    tr.add_argument("--fold", type=int, default=None, help="test fold of a folds protocol (DISFA: 0, 1, 2)")
+    tr.add_argument("--landmark-weights", default=None, help="landmark network weights (default: resolved)")
+    tr.add_argument("--option", action="append", default=[], help="method option NAME=VALUE, e.g. rank=8")
+    tr.add_argument("--design", choices=["fixed", "variable", "binary"], default="variable")
+    tr.add_argument("--train-subjects", type=int, default=None, help="train on the first n subjects only")
+    _add_training_arguments(tr)
+    tr.set_defaults(func=_train)
+
+    ev = sub.add_parser("evaluate", help="per-AU ICC(3,1), MAE and PCC of a checkpoint on a dataset")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--data", required=True)
+    ev.add_argument("--fold", type=int, default=None)
+    ev.add_argument("--split", default="test", help="split of a train/test protocol (default test)")
+    ev.add_argument("--device", default="cpu")
+    ev.set_defaults(func=_evaluate)
+
+    pr = sub.add_parser("predict", help="AU intensities of an image or a folder of images")
+    pr.add_argument("input", help="an image or a folder of images")
+    pr.add_argument("--checkpoint", required=True)
+    pr.add_argument("--landmarks", default=None, help=".npy [N, 68, 2] or .csv (image, x0, y0, ..., y67)")
+    pr.add_argument("--boxes", default=None, help=".csv (image, x0, y0, x1, y1) for face_alignment's 2DFAN4")
+    pr.add_argument("--out", default="predictions.csv", help="CSV of intensities (default predictions.csv)")
+    pr.add_argument("--overlays", default=None, help="folder for heatmap overlay PNGs")
+    pr.add_argument("--device", default="cpu")
+    pr.add_argument("--no-progress", action="store_true")
+    pr.set_defaults(func=_predict)
+
     b = sub.add_parser("bench", help="run a benchmark and print its measured ratios")
     bench.add_arguments(b)
     b.set_defaults(func=bench.run)
@@ -65,7 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        # A user's mistake (a missing file, a wrong option): the message, not a traceback.
+        raise SystemExit(f"auheat {args.command}: {error}") from None
     return 0
 
 

@@ -517,6 +517,8 @@ class PreparedDataset(torch.utils.data.Dataset):
             protocol, ``"test"`` (fold ``fold``'s subjects) or ``"train"`` (all other subjects).
             None: every frame.
         fold: the fold number (0-based) of a ``folds`` protocol; needs ``split``.
+        subjects: keep only these subjects of the selection (e.g. to train on fewer subjects);
+            a name the selection does not hold is an error.
         transform: applied to each sample dict before it is returned (augmentation).
         check_images: also check on opening that every image file exists (one stat per frame);
             otherwise a missing image is reported, by name, when it is read.
@@ -538,6 +540,7 @@ class PreparedDataset(torch.utils.data.Dataset):
         root: str | Path,
         split: str | None = None,
         fold: int | None = None,
+        subjects: Sequence[str] | None = None,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         check_images: bool = False,
     ) -> None:
@@ -562,6 +565,11 @@ class PreparedDataset(torch.utils.data.Dataset):
         self.split, self.fold = split, fold
         self.transform = transform
         selected = self._select(all_frames, split, fold)
+        if subjects is not None:
+            unknown = sorted(set(subjects) - set(all_frames["subject"][selected]))
+            if unknown:
+                raise ValueError(f"{self.root}: subjects {unknown} are not in the selected frames")
+            selected = selected & all_frames["subject"].isin(list(subjects)).to_numpy()
         self.frames: pd.DataFrame = all_frames[selected]
         self._rows = np.flatnonzero(selected)
         self._all_frames = all_frames

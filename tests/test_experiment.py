@@ -1,0 +1,180 @@
+"""train -> evaluate -> predict through the command line, on tiny synthetic datasets."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from auheat.cli import main
+from auheat.data.photos import load_photo
+from auheat.models import FAN
+from auheat.models.weights import save_landmark_weights
+from auheat.predict import predict_images
+from auheat.synth.generate import generate_dataset
+
+TINY = ["--stacks", "1", "--width", "16", "--input-size", "64", "--batch-size", "8", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def disfa(tmp_path_factory):
+    return generate_dataset(
+        "disfa-like", tmp_path_factory.mktemp("d") / "disfa", 2, seed=0, workers=1, progress=False
+    )
+
+
+@pytest.fixture(autouse=True)
+def landmark_cache(tmp_path, monkeypatch):
+    """Random 1x16 landmark weights where the resolution looks, and no face_alignment weights."""
+    monkeypatch.setenv("AUHEAT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    save_landmark_weights(FAN(1, 16))
+
+
+@pytest.fixture
+def trained(disfa, tmp_path):
+    out = tmp_path / "run"
+    main(
+        [
+            "train",
+            "--method",
+            "adapters",
+            "--data",
+            str(disfa),
+            "--fold",
+            "0",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            *TINY,
+        ]
+    )
+    return out
+
+
+def test_evaluate_reports_the_numbers_training_logged(trained, disfa, capsys):
+    logged = json.loads((trained / "metrics.jsonl").read_text().splitlines()[-1])
+    capsys.readouterr()
+    main(["evaluate", "--checkpoint", str(trained / "best.safetensors"), "--data", str(disfa), "--fold", "0"])
+    printed = capsys.readouterr().out
+    mean = next(line for line in printed.splitlines() if line.startswith("mean")).split()
+    assert float(mean[2]) == pytest.approx(logged["MAE_mean"], abs=1e-4)
+    assert "AU26" in printed
+
+
+def test_train_needs_a_fold_on_a_folds_protocol(disfa, tmp_path):
+    with pytest.raises(SystemExit, match="3 subject-independent folds: choose one with --fold 0..2"):
+        main(["train", "--method", "scratch", "--data", str(disfa), "--out", str(tmp_path / "x"), *TINY])
+
+
+def test_methods_other_than_scratch_need_landmark_weights(disfa, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUHEAT_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(SystemExit, match="auheat pretrain-landmarks --stacks 1 --width 16"):
+        main(
+            [
+                "train",
+                "--method",
+                "attention",
+                "--data",
+                str(disfa),
+                "--fold",
+                "1",
+                "--out",
+                str(tmp_path / "y"),
+                *TINY,
+            ]
+        )
+
+
+def test_few_training_subjects_are_recorded(disfa, tmp_path):
+    out = tmp_path / "few"
+    main(
+        [
+            "train",
+            "--method",
+            "scratch",
+            "--data",
+            str(disfa),
+            "--fold",
+            "2",
+            "--train-subjects",
+            "3",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            *TINY,
+        ]
+    )
+    info = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert info["epoch"] == 1
+    from auheat.checkpoint import read_info
+
+    assert read_info(out / "last.safetensors")["train_subjects"] == ["S001", "S002", "S003"]
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Two real annotated photos, one with a .pts beside it, one listed in a landmarks CSV."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rows = []
+    for name in ("einstein", "takeo"):
+        image, points = load_photo(name)
+        Image.fromarray(image).save(folder / f"{name}.png")
+        if name == "einstein":
+            lines = ["version: 1", "n_points: 68", "{", *(f"{x + 1} {y + 1}" for x, y in points), "}"]
+            (folder / "einstein.pts").write_text("\n".join(lines))
+        else:
+            rows.append(
+                {
+                    "image": "takeo.png",
+                    **{f"{a}{i}": points[i, j] for i in range(68) for j, a in enumerate("xy")},
+                }
+            )
+    pd.DataFrame(rows).to_csv(tmp_path / "landmarks.csv", index=False)
+    return folder
+
+
+def test_predict_reads_pts_and_csv_landmarks_and_writes_overlays(trained, photos, tmp_path):
+    table = predict_images(
+        photos,
+        trained / "best.safetensors",
+        tmp_path / "landmarks.csv",
+        overlays=tmp_path / "overlays",
+        progress=False,
+    )
+    assert list(table.index) == ["einstein.png", "takeo.png"]
+    assert table.shape[1] == 12 and ((table >= 0) & (table <= 5)).all().all()
+    assert sorted(p.name for p in (tmp_path / "overlays").iterdir()) == ["einstein.png", "takeo.png"]
+
+
+def test_predict_names_an_unreadable_image(trained, photos):
+    (photos / "broken.jpg").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="broken.jpg: not a readable image"):
+        predict_images(photos, trained / "best.safetensors", progress=False)
+
+
+def test_predict_without_landmarks_or_face_alignment_weights_says_what_to_do(trained, tmp_path):
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "face.png")
+    with pytest.raises(FileNotFoundError, match="give --landmarks, put an iBUG .pts file beside each image"):
+        predict_images(tmp_path / "face.png", trained / "best.safetensors", progress=False)
+
+
+def test_predict_cli_writes_a_csv(trained, photos, tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    (photos / "takeo.png").unlink()
+    main(
+        [
+            "predict",
+            str(photos),
+            "--checkpoint",
+            str(trained / "best.safetensors"),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert pd.read_csv(out, index_col="image").index.tolist() == ["einstein.png"]
