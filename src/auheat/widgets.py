@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -26,7 +27,9 @@ from auheat.heatmaps import (
     encode_heatmaps,
     target_sigma,
 )
-from auheat.plots import AUSelection, plot_heatmap_overlay
+from auheat.plots import AUSelection, plot_face_targets, plot_heatmap_overlay
+from auheat.synth import SYNTH_AUS, Capture, Pose, render_face, sample_identity
+from auheat.synth.params import check_intensities
 
 try:
     import ipywidgets as widgets
@@ -34,6 +37,23 @@ except ModuleNotFoundError as error:  # pragma: no cover - depends on the enviro
     raise ModuleNotFoundError(
         "auheat.widgets needs ipywidgets, which comes with the book extra: pip install 'auheat[book]'"
     ) from error
+
+
+def _show_in(output: widgets.Output, fig: Figure, text: str) -> None:
+    """Replace what ``output`` shows with ``fig`` as a PNG.
+
+    Set on the kernel side, the output is part of the widget's state: it is saved with the
+    notebook and shown by a static page, with or without a live kernel behind it.
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    output.outputs = (
+        {
+            "output_type": "display_data",
+            "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": text},
+            "metadata": {},
+        },
+    )
 
 
 class HeatmapExplorer(widgets.VBox):
@@ -133,22 +153,9 @@ class HeatmapExplorer(widgets.VBox):
                 f"peak {peak:.2f}, σ = {sigma:.2f} heatmap px"
             ),
         )
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
         self.figure = fig
         self.redraws += 1
-        # Set on the kernel side, the output is part of the widget's state: it is saved with the
-        # notebook and shown by a static page, with or without a live kernel behind it.
-        self.output.outputs = (
-            {
-                "output_type": "display_data",
-                "data": {
-                    "image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
-                    "text/plain": f"<{entry.label} {design} target at I = {level:g}>",
-                },
-                "metadata": {},
-            },
-        )
+        _show_in(self.output, fig, f"<{entry.label} {design} target at I = {level:g}>")
 
 
 def heatmap_explorer(
@@ -174,3 +181,158 @@ def heatmap_explorer(
         default values, so a notebook executed without a browser still shows one.
     """
     return HeatmapExplorer(crop, landmarks_crop, aus, au, intensity, design, heatmap_size)
+
+
+class SynthFaceExplorer(widgets.VBox):
+    """One slider per Action Unit above a SynthFACS face rendered with those intensities, its
+    68 landmarks and the AU targets drawn from them.
+
+    The subject is ``sample_identity(np.random.default_rng(subject))``; the ``subject`` slider
+    picks another one. Moving a slider renders the face again, so geometry (landmarks) and
+    appearance (wrinkles, folds) both follow it; the targets are
+    :func:`auheat.heatmaps.encode_heatmaps` of the rendered landmarks.
+
+    Attributes:
+        sliders: AU number -> FloatSlider, 0..5 in steps of 0.5.
+        subject: IntSlider, the identity's seed.
+        neutral: Button that sets every AU to 0 (one redraw).
+        output: the Output widget that holds the current figure as a PNG display output.
+        image: [S, S, 3] uint8, the face last rendered. landmarks: [68, 2] float32, its crop pixels.
+        heatmaps: [K, h, h] float tensor, its targets, channels in ``aus`` order.
+        figure: the matplotlib Figure last drawn. redraws: how many times it has been drawn.
+    """
+
+    def __init__(
+        self,
+        intensities: Mapping[int, float] | None = None,
+        subject: int = 0,
+        aus: AUSelection = None,
+        pose: Pose | None = None,
+        capture: Capture | None = None,
+        design: str = "variable",
+        heatmap_size: int = 64,
+        size: int = 256,
+        figsize: tuple[float, float] = (9.0, 4.6),
+        dpi: int = 80,
+    ) -> None:
+        self.aus: tuple[int, ...] = SYNTH_AUS if aus is None else resolve_aus(aus)
+        cannot = [n for n in self.aus if n not in SYNTH_AUS]
+        if cannot:
+            raise ValueError(f"SynthFACS cannot render AU(s) {cannot}; renderable AUs: {SYNTH_AUS}")
+        start = dict(intensities or {})
+        check_intensities(start)
+        shown = [n for n in start if n not in self.aus]
+        if shown:
+            raise ValueError(f"intensities name AU(s) {shown} that have no slider; sliders: {self.aus}")
+        check_design(design)
+        if not isinstance(subject, int) or not 0 <= subject <= 99:
+            raise ValueError(f"subject must be an int in 0..99, got {subject!r}")
+        if not isinstance(heatmap_size, int) or heatmap_size < 1:
+            raise ValueError(f"heatmap_size must be a positive int, got {heatmap_size!r}")
+
+        self._pose = Pose() if pose is None else pose
+        self._capture = Capture() if capture is None else capture  # a clean studio frame
+        self._design, self._heatmap_size, self._size = design, heatmap_size, size
+        self._figsize, self._dpi = figsize, dpi
+        self._holding = False
+        self.redraws = 0
+        self.figure: Figure | None = None
+        self.image: np.ndarray | None = None
+        self.landmarks: np.ndarray | None = None
+        self.heatmaps: torch.Tensor | None = None
+
+        self.sliders = {
+            n: widgets.FloatSlider(
+                value=float(start.get(n, 0.0)),
+                min=0.0,
+                max=MAX_INTENSITY,
+                step=0.5,
+                description=f"{get_au(n).label} {get_au(n).name}",
+                readout_format=".1f",
+                continuous_update=False,
+                style={"description_width": "170px"},
+                layout=widgets.Layout(width="370px"),
+            )
+            for n in self.aus
+        }
+        self.subject = widgets.IntSlider(
+            value=subject, min=0, max=99, description="subject", continuous_update=False
+        )
+        self.neutral = widgets.Button(description="neutral face", tooltip="set every AU to 0")
+        self.output = widgets.Output()
+        for control in (*self.sliders.values(), self.subject):
+            control.observe(self._on_change, names="value")
+        self.neutral.on_click(self._on_neutral)
+        grid = widgets.GridBox(
+            list(self.sliders.values()), layout=widgets.Layout(grid_template_columns="repeat(2, 380px)")
+        )
+        super().__init__([widgets.HBox([self.subject, self.neutral]), grid, self.output])
+        self.redraw()
+
+    def _on_change(self, change: dict) -> None:
+        if not self._holding:
+            self.redraw()
+
+    def _on_neutral(self, button: widgets.Button | None = None) -> None:
+        self._holding = True
+        try:
+            for slider in self.sliders.values():
+                slider.value = 0.0
+        finally:
+            self._holding = False
+        self.redraw()
+
+    def intensities(self) -> dict[int, float]:
+        """The sliders' values: AU number -> intensity."""
+        return {n: float(slider.value) for n, slider in self.sliders.items()}
+
+    def redraw(self) -> None:
+        """Render the face for the current sliders, encode its targets, replace the figure."""
+        levels = self.intensities()
+        identity = sample_identity(np.random.default_rng(self.subject.value))
+        self.image, self.landmarks = render_face(identity, levels, self._pose, self._capture, size=self._size)
+        points = crop_to_heatmap(torch.from_numpy(self.landmarks), self._size, self._heatmap_size)[None]
+        labels = torch.tensor([[levels[n] for n in self.aus]], dtype=torch.float32)
+        self.heatmaps = encode_heatmaps(
+            points, labels, self.aus, size=self._heatmap_size, design=self._design
+        )[0]
+        active = ", ".join(f"{get_au(n).label}={v:g}" for n, v in levels.items() if v > 0) or "none"
+        fig = Figure(figsize=self._figsize, dpi=self._dpi, layout="constrained")
+        plot_face_targets(
+            self.image,
+            self.landmarks,
+            self.heatmaps,
+            self.aus,
+            fig=fig,
+            vmax=1.0 if self._design == "binary" else MAX_INTENSITY,
+            title=f"subject {self.subject.value}; AUs: {active}",
+        )
+        self.figure = fig
+        self.redraws += 1
+        _show_in(self.output, fig, f"<SynthFACS face, subject {self.subject.value}, AUs: {active}>")
+
+
+def synth_face_explorer(
+    intensities: Mapping[int, float] | None = None,
+    subject: int = 0,
+    aus: AUSelection = None,
+    pose: Pose | None = None,
+    capture: Capture | None = None,
+    design: str = "variable",
+) -> SynthFaceExplorer:
+    """Play with a synthetic face: one slider per AU, the face, its landmarks and its AU targets.
+
+    Args:
+        intensities: AU number -> starting intensity in [0, 5]; missing AUs start at 0.
+        subject: the identity's seed, 0..99 (``sample_identity(np.random.default_rng(subject))``).
+        aus: dataset name or AU numbers that get a slider (and a target channel); None: all 14
+            AUs SynthFACS renders.
+        pose, capture: :class:`auheat.synth.Pose` and :class:`auheat.synth.Capture`; None: a
+            frontal face in a clean studio frame.
+        design: the target design, ``"fixed"``, ``"variable"`` or ``"binary"``.
+
+    Returns:
+        The widget; display it (last expression of a cell). It already holds the figure for its
+        starting values, so a notebook executed without a browser still shows one.
+    """
+    return SynthFaceExplorer(intensities, subject, aus, pose, capture, design)
