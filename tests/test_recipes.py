@@ -1,0 +1,31 @@
+from auheat.models.weights import pretrained_landmarks_path
+from auheat.recipes import QUICK, Recipe, landmark_network, synthetic_dataset
+
+
+def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUHEAT_CACHE", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    tiny = Recipe(
+        "tiny",
+        1,
+        16,
+        64,
+        landmark_frames_per_subject=1,
+        landmark_epochs=1,
+        au_frames_per_subject=1,
+        au_epochs=1,
+    )
+    network, source = landmark_network(tiny, progress=False)
+    weights = pretrained_landmarks_path(1, 16)
+    assert source == f"auheat: {weights}" and network.width == 16
+    stamp = weights.stat().st_mtime_ns
+    again, _ = landmark_network(tiny, progress=False)  # found, not trained again
+    assert weights.stat().st_mtime_ns == stamp
+    root = synthetic_dataset("landmarks", 1, progress=False)
+    assert root == tmp_path / "datasets" / "landmarks-f1-s0" and (root / "meta.json").is_file()
+
+
+def test_recipes_make_training_configurations():
+    config = QUICK.config()
+    assert (config.epochs, config.input_size, config.batch_size) == (QUICK.au_epochs, 64, 16)
+    assert QUICK.config(epochs=3, seed=2).epochs == 3
