@@ -10,14 +10,14 @@ loading a checkpoint must not be able to run code, and safetensors stores only t
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from auheat.atomic import write_atomically
 
 MODEL, OPTIMIZER, RNG = "model.", "optimizer.", "rng."
 
@@ -69,16 +69,7 @@ def save_checkpoint(
         tensors[RNG + "torch"] = torch.get_rng_state()
     if scheduler is not None:
         metadata["scheduler"] = json.dumps(scheduler.state_dict())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
+    return write_atomically(path, lambda f: f.write(save(tensors, metadata=metadata)))
 
 
 def read_info(path: str | Path) -> dict[str, Any]:

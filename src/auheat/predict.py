@@ -13,8 +13,6 @@ They come, first found wins, from:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from auheat.atomic import write_atomically
 from auheat.aus import get_au
 from auheat.data.align import CROP_SIZE, align_face
 from auheat.data.photos import read_pts
@@ -186,15 +185,5 @@ def _write_overlay(path: Path, crop: np.ndarray, points: np.ndarray, heatmaps: t
 
 
 def write_table(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write a CSV through a temporary file and a rename, so a reader never sees half of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        table.to_csv(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
+    """Write a CSV atomically, so a reader never sees half of it."""
+    return write_atomically(path, lambda f: f.write(table.to_csv().encode()))

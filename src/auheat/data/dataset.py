@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from auheat.atomic import write_atomically
 from auheat.aus import NUM_LANDMARKS, get_au
 
 FORMAT_VERSION = 1
@@ -113,18 +114,7 @@ def save_image(path: str | Path, image: np.ndarray) -> None:
     """Write a [H, W, 3] uint8 RGB image as JPEG with the fixed :data:`JPEG_OPTIONS`, atomically."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"{path}: image must be [H, W, 3] uint8 RGB, got {image.shape} {image.dtype}")
-    _write_atomically(Path(path), lambda f: Image.fromarray(image).save(f, **JPEG_OPTIONS))
-
-
-def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
-    """Write a file through a temporary name and rename it, so it is either whole or absent."""
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        with open(partial, "wb") as f:
-            write(f)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_atomically(Path(path), lambda f: Image.fromarray(image).save(f, **JPEG_OPTIONS))
 
 
 def _is_replaceable(root: Path) -> bool:
@@ -283,12 +273,12 @@ class DatasetWriter:
             )
         self.meta["num_frames"] = len(frames)
 
-        _write_atomically(staging / LANDMARKS_FILE, lambda f: np.save(f, landmarks))
+        write_atomically(staging / LANDMARKS_FILE, lambda f: np.save(f, landmarks))
         text = _frames_to_csv(frames, self.meta)
-        _write_atomically(staging / FRAMES_FILE, lambda f: f.write(text.encode()))
+        write_atomically(staging / FRAMES_FILE, lambda f: f.write(text.encode()))
         # meta.json last: a folder without it is never mistaken for a complete dataset.
         meta_text = json.dumps(self.meta, indent=2) + "\n"
-        _write_atomically(staging / META_FILE, lambda f: f.write(meta_text.encode()))
+        write_atomically(staging / META_FILE, lambda f: f.write(meta_text.encode()))
         self._move_into_place(staging)
 
     def _move_into_place(self, staging: Path) -> None:

@@ -17,13 +17,13 @@ library's own weights, ``torch.load(weights_only=True)`` for face_alignment's.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from auheat.atomic import write_atomically
 from auheat.models.backbone import FAN
 
 FAN4_CHECKPOINT = "2DFAN4-11f355bf06.pth.tar"  # the file name face_alignment 1.5 downloads
@@ -126,14 +126,6 @@ def save_landmark_weights(network: FAN, path: str | os.PathLike | None = None) -
     never leaves a truncated file that the resolution would pick up.
     """
     path = Path(path) if path is not None else pretrained_landmarks_path(network.stacks, network.width)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
     metadata = {"stacks": str(network.stacks), "width": str(network.width)}
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-    try:
-        save_file(state, tmp_path, metadata=metadata)
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-    return path
+    return write_atomically(path, lambda f: f.write(save(state, metadata=metadata)))
