@@ -178,3 +178,20 @@ def test_predict_cli_writes_a_csv(trained, photos, tmp_path, capsys):
         ]
     )
     assert pd.read_csv(out, index_col="image").index.tolist() == ["einstein.png"]
+
+
+def test_compare_methods_trains_each_cell_once_and_reports_last_epoch_scores(disfa, tmp_path):
+    from auheat.experiment import compare_methods
+    from auheat.train import TrainConfig
+
+    config = TrainConfig(epochs=1, batch_size=8, input_size=64)
+    args = (disfa, ["scratch", "adapters"], tmp_path / "grid", [0], [2, None], 1, 16, config)
+    table = compare_methods(*args, progress=False)
+    assert len(table) == 2 * 2 * 13  # methods x subject counts x (12 AUs + mean)
+    assert sorted(table["train_subjects"].unique()) == [2, 18]
+    assert {"ICC", "MAE"} <= set(table.columns)
+    logs = sorted((tmp_path / "grid").glob("*/metrics.jsonl"))
+    stamps = [p.stat().st_mtime_ns for p in logs]
+    again = compare_methods(*args, progress=False)
+    assert [p.stat().st_mtime_ns for p in logs] == stamps  # read, not trained again
+    pd.testing.assert_frame_equal(table, again)

@@ -18,7 +18,7 @@ from auheat.data.dataset import PreparedDataset
 from auheat.models import FAN, AUModel, build_model, pretrained_fan
 from auheat.models.weights import resolve_landmark_weights
 from auheat.tasks import AUTask
-from auheat.train import Evaluation, TrainConfig, Trainer, evaluate_model
+from auheat.train import LAST, LOG, Evaluation, TrainConfig, Trainer, evaluate_model, read_log
 
 
 def protocol_datasets(
@@ -127,3 +127,70 @@ def evaluate_checkpoint(
         raise ValueError(f"{checkpoint} predicts AUs {info['aus']}, but {data} labels AUs {list(test.aus)}")
     task = AUTask(tuple(info["aus"]), info.get("design", "variable"))
     return evaluate_model(model.to(device), test, task, device, info["config"]["input_size"], batch_size)
+
+
+def compare_methods(
+    data: str | Path,
+    methods: list[str],
+    root: str | Path,
+    folds: list[int | None],
+    subject_counts: list[int | None],
+    stacks: int,
+    width: int,
+    config: TrainConfig,
+    design: str = "variable",
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train every (method, fold, number of training subjects) and collect the test scores.
+
+    A run whose folder already holds its last epoch is read, not trained again; an interrupted
+    one is resumed. The scores are those of the **last** epoch on the test subjects, never of an
+    epoch chosen on them.
+
+    Returns:
+        One row per (method, fold, subjects, AU or ``mean``) with ICC and MAE.
+    """
+    rows = []
+    for method in methods:
+        for fold in folds:
+            for count in subject_counts:
+                name = f"{method}-{design}-fold{fold if fold is not None else 'all'}-n{count or 'all'}"
+                out = Path(root) / name
+                log_path = out / LOG
+                finished = log_path.exists() and read_log(log_path)["epoch"].max() >= config.epochs
+                if not finished:
+                    train_au_model(
+                        data,
+                        method,
+                        out,
+                        fold,
+                        stacks,
+                        width,
+                        design=design,
+                        config=config,
+                        train_subjects=count,
+                        resume=(out / LAST).exists(),
+                        progress=progress,
+                    )
+                last = read_log(log_path).iloc[-1]
+                subjects = len(read_info(out / LAST)["train_subjects"])
+                for metric_au in [c for c in last.index if c.startswith(("ICC_", "MAE_"))]:
+                    metric, au = metric_au.split("_", 1)
+                    rows.append(
+                        {
+                            "method": method,
+                            "design": design,
+                            "fold": fold,
+                            "train_subjects": subjects,
+                            "AU": au,
+                            "metric": metric,
+                            "value": float(last[metric_au]),
+                        }
+                    )
+    table = pd.DataFrame(rows)
+    return table.pivot_table(
+        index=["method", "design", "fold", "train_subjects", "AU"],
+        columns="metric",
+        values="value",
+        sort=False,
+    ).reset_index()
