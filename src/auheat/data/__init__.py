@@ -1,1 +1,1 @@
-"""Data: face alignment to the model's crop, and the annotated real photos shipped by packages."""
+"""Data: the prepared-dataset format, alignment, raw dataset readers and their preparation, real photos."""

@@ -1,0 +1,452 @@
+"""Turn a raw AU dataset into a prepared dataset: resumable, in worker processes, with a report.
+
+:func:`prepare_dataset` takes a :class:`~auheat.data.layouts.Layout` and works one subject at a
+time. A subject's frames are decoded, given landmarks (from the user's files, or face_alignment's
+detector and 2DFAN4), aligned to the crop of :func:`auheat.data.align.align_face`, and written
+with their labels to the subject's own **shard** folder::
+
+    <work>/<subject>/images/<subject>/<session>/<frame>.jpg
+    <work>/<subject>/frames.csv     the subject's rows (no protocol column yet)
+    <work>/<subject>/landmarks.npy  float32 [n, 68, 2], crop pixels
+    <work>/<subject>/subject.json   the subject's report (frames decoded, kept, lost and why)
+    <work>/<subject>/done.json      the completion marker: the options the shard was made with
+
+A shard is built in a hidden folder and renamed into place with its marker already inside, so it
+is whole or absent. A rerun skips every subject whose shard has a marker made with the same
+options, and rebuilds any other: a job killed after days loses at most the subjects in progress.
+When every subject is done the shards are assembled by :class:`~auheat.data.dataset.DatasetWriter`
+(atomic too), with ``report.json`` and ``report.md`` (:mod:`auheat.data.report`) inside.
+
+What happens to imperfect inputs (each error names the file and, where it applies, the line):
+
+* a frame without a face (no landmarks in the user's file, or none detected) or whose landmarks
+  cannot align it: left out, counted and listed in the report;
+* a missing label file: an error; ``missing_labels="unlabelled"`` makes that AU unlabelled for
+  the session instead, and lists the file in the report;
+* labels whose frames differ from the video's or folder's: an error; ``on_mismatch="unlabelled"``
+  drops labels of frames that do not exist (counted) and leaves frames without a label unlabelled;
+* an unreadable video, a malformed label line, a duplicate frame number, an intensity outside 0..5
+  other than the unknown code: an error;
+* a subject whose processing fails does not stop the others; the run ends with an error listing
+  each failed subject, before assembly, unless ``skip_failed=True`` (then they are left out and
+  listed in the report). Fix the files and rerun: finished subjects are not redone.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from auheat import __version__
+from auheat.atomic import write_atomically
+from auheat.data.align import CROP_SIZE, align_face
+from auheat.data.dataset import PROTOCOL_COLUMNS, DatasetWriter, au_column, save_image
+from auheat.data.layouts import Layout, Session, Subject
+from auheat.data.protocols import protocol_subjects, restrict_protocol
+from auheat.data.raw import (
+    RawDataError,
+    iter_video,
+    list_frame_images,
+    read_image,
+    read_intensity_file,
+    read_landmark_file,
+)
+from auheat.data.report import summarise, write_report
+
+DONE = "done.json"
+SUBJECT_REPORT = "subject.json"
+SHARD_FRAMES = "frames.csv"
+SHARD_LANDMARKS = "landmarks.npy"
+LANDMARK_SUFFIXES = (".npy", ".csv")
+_POLICIES = ("error", "unlabelled")
+
+
+class PreparationError(RuntimeError):
+    """Some subjects could not be prepared; the message lists each with its error."""
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """How frames are turned into crops; a shard made with other options is rebuilt.
+
+    Attributes:
+        crop_size: side of the aligned crops, pixels (the paper's 256).
+        landmarks: a folder of landmark files ``<subject>/<session>.npy`` or ``.csv`` (format in
+            :mod:`auheat.data.raw`), which skips face detection; None runs face_alignment.
+        device: where face_alignment runs (``cpu``, ``cuda``).
+        frame_step: keep every n-th frame of each session (1 keeps all; labels are still checked
+            against every frame).
+        on_mismatch: ``error`` or ``unlabelled`` (module docstring).
+        missing_labels: ``error`` or ``unlabelled`` (module docstring).
+    """
+
+    crop_size: int = CROP_SIZE
+    landmarks: str | None = None
+    device: str = "cpu"
+    frame_step: int = 1
+    on_mismatch: str = "error"
+    missing_labels: str = "error"
+
+    def __post_init__(self) -> None:
+        for name in ("on_mismatch", "missing_labels"):
+            if getattr(self, name) not in _POLICIES:
+                raise ValueError(f"{name} must be one of {_POLICIES}, got {getattr(self, name)!r}")
+        if self.frame_step < 1 or self.crop_size < 1:
+            raise ValueError("frame_step and crop_size must be positive")
+        if self.landmarks is not None and not Path(self.landmarks).is_dir():
+            raise FileNotFoundError(f"{self.landmarks}: landmarks folder not found")
+
+    def marker(self, layout: Layout) -> dict[str, Any]:
+        """What a shard's completion marker records: a shard is reused only if this is equal."""
+        return {"dataset": layout.name, "aus": list(layout.aus), "unknown": layout.unknown, **asdict(self)}
+
+
+# --- one subject ------------------------------------------------------------------------------
+
+
+_detector: Any = None  # face_alignment, built once per process on first use
+
+
+def _detect(options: PrepareOptions, where: str, image: np.ndarray) -> np.ndarray | None:
+    """face_alignment's landmarks [68, 2] of the largest face, or None when it finds none."""
+    global _detector
+    if _detector is None:
+        from auheat.predict import FaceAlignmentLandmarks  # loads face_alignment only when needed
+
+        _detector = FaceAlignmentLandmarks(options.device)
+    try:
+        return _detector(Path(where), image)
+    except ValueError:  # FaceAlignmentLandmarks's "no face found"
+        return None
+
+
+def _frames(session: Session) -> tuple[Iterator[tuple[int, np.ndarray]], list[int] | None]:
+    """The session's (frame number, RGB image) in order, and its frame numbers if known in advance."""
+    if session.source.is_dir():
+        images = list_frame_images(session.source)
+        return ((n, read_image(p)) for n, p in images), [n for n, _ in images]
+    return iter_video(session.source), None
+
+
+def _landmark_file(options: PrepareOptions, subject: str, session: str) -> Path:
+    folder = Path(options.landmarks) / subject  # type: ignore[arg-type]
+    for suffix in LANDMARK_SUFFIXES:
+        if (folder / f"{session}{suffix}").is_file():
+            return folder / f"{session}{suffix}"
+    raise RawDataError(f"{folder / session}.npy (or .csv): landmark file not found")
+
+
+def _labels(
+    session: Session, numbers: list[int], unknown: float | None, options: PrepareOptions, report: dict
+) -> dict[str, np.ndarray]:
+    """Each AU column's intensities at ``numbers`` (NaN = unlabelled), after checking the frames agree."""
+    columns = {}
+    present = set(numbers)
+    for au, path in session.labels.items():
+        if not path.is_file() and options.missing_labels == "unlabelled":
+            report["missing_label_files"].append(str(path))
+            columns[au_column(au)] = np.full(len(numbers), np.nan)
+            continue
+        labels, lines = read_intensity_file(path, unknown)
+        beyond = [n for n in labels.index if n not in present]
+        unlabelled = [n for n in numbers if n not in lines]
+        if options.on_mismatch == "error" and beyond:
+            raise RawDataError(
+                f"{path}, line {lines[beyond[0]]}: frame {beyond[0]} is not a frame of {session.source} "
+                f"({len(numbers)} frames, {numbers[0]}..{numbers[-1]}); {len(beyond)} such labels "
+                "(on_mismatch='unlabelled', --on-mismatch unlabelled, drops them)"
+            )
+        if options.on_mismatch == "error" and unlabelled:
+            raise RawDataError(
+                f"{path}: {len(unlabelled)} of the {len(numbers)} frames of {session.source} have no label "
+                f"(the first is frame {unlabelled[0]}; the file labels {len(labels)} frames) "
+                "(on_mismatch='unlabelled', --on-mismatch unlabelled, leaves them unlabelled)"
+            )
+        report["labels_dropped"] += len(beyond)
+        columns[au_column(au)] = labels.reindex(numbers).to_numpy(np.float64)
+    return columns
+
+
+def _prepare_session(
+    subject: str, session: Session, unknown: float | None, options: PrepareOptions, shard: Path, report: dict
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Crops into ``shard``; returns the session's rows and landmarks [n, 68, 2] crop pixels."""
+    frames, known = _frames(session)
+    source = None
+    given: dict[int, np.ndarray | None] = {}
+    if options.landmarks is not None:
+        source = _landmark_file(options, subject, session.name)
+        given = read_landmark_file(source, known)
+    decoded, rows, points = [], [], []
+    for position, (number, image) in enumerate(frames):
+        decoded.append(number)
+        if position % options.frame_step:
+            continue
+        if source is not None:
+            landmarks = given.get(number)
+        else:
+            landmarks = _detect(options, f"{session.source}, frame {number}", image)
+        where = f"{session.name}/{number}"
+        if landmarks is None:
+            report["no_face"].append(where)
+            continue
+        try:
+            crop, crop_points = align_face(image, landmarks, options.crop_size)
+        except ValueError as error:  # anchors collinear or not finite: a failed fit
+            report["failed_fit"].append(f"{where}: {error}")
+            continue
+        relative = f"images/{subject}/{session.name}/{number:06d}.jpg"
+        (shard / relative).parent.mkdir(parents=True, exist_ok=True)
+        save_image(shard / relative, crop)
+        rows.append(
+            {
+                "id": f"{subject}/{session.name}/{number:06d}",
+                "subject": subject,
+                "session": session.name,
+                "frame": number,
+                "image": relative,
+                **session.extra,
+            }
+        )
+        points.append(crop_points)
+    report["frames_decoded"] += len(decoded)
+    if source is not None:
+        stray = sorted(set(given) - set(decoded))
+        if stray:
+            raise RawDataError(
+                f"{source}: describes frame {stray[0]}, which {session.source} does not have "
+                f"({len(decoded)} frames); {len(stray)} such frames"
+            )
+    table = pd.DataFrame(rows, columns=["id", "subject", "session", "frame", "image", *session.extra])
+    position_of = {n: i for i, n in enumerate(decoded)}
+    kept = np.array([position_of[n] for n in table["frame"]], dtype=int)
+    for column, values in _labels(session, decoded, unknown, options, report).items():
+        table[column] = values[kept]
+    return table, np.asarray(points, np.float32).reshape(-1, 68, 2)
+
+
+def _shard_is_done(shard: Path, marker: Mapping[str, Any]) -> bool:
+    """Whether ``shard`` is complete and made with the same options (never a half-written one)."""
+    try:
+        return json.loads((shard / DONE).read_text()) == json.loads(json.dumps(marker))
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def prepare_subject(subject: Subject, layout: Layout, options: PrepareOptions, work: Path) -> dict[str, Any]:
+    """Prepare one subject into its shard ``work / subject.name`` (module docstring); return its report.
+
+    A shard already done with the same options is kept and its report returned.
+    """
+    shard = work / subject.name
+    marker = options.marker(layout)
+    if _shard_is_done(shard, marker):
+        return json.loads((shard / SUBJECT_REPORT).read_text())
+    report: dict[str, Any] = {
+        "sessions": [s.name for s in subject.sessions],
+        "frames_decoded": 0,
+        "frames_kept": 0,
+        "no_face": [],
+        "failed_fit": [],
+        "labels_dropped": 0,
+        "missing_label_files": [],
+    }
+    work.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{subject.name}.partial-", dir=work))
+    try:
+        tables, points = [], []
+        for session in subject.sessions:
+            table, landmarks = _prepare_session(
+                subject.name, session, layout.unknown, options, partial, report
+            )
+            tables.append(table)
+            points.append(landmarks)
+        table = pd.concat(tables, ignore_index=True)
+        report["frames_kept"] = len(table)
+        text = table.to_csv(index=False, lineterminator="\n")
+        write_atomically(partial / SHARD_FRAMES, lambda f: f.write(text.encode()))
+        write_atomically(partial / SHARD_LANDMARKS, lambda f: np.save(f, np.concatenate(points)))
+        for name, content in ((SUBJECT_REPORT, report), (DONE, marker)):
+            data = json.dumps(content, indent=2).encode()
+            write_atomically(partial / name, lambda f, data=data: f.write(data))
+        if shard.exists():  # a shard made with other options
+            shutil.rmtree(shard)
+        os.rename(partial, shard)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial)
+    return report
+
+
+# --- many subjects, in worker processes ---------------------------------------------------------
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
+
+
+def _run_subject(job: tuple[Subject, Layout, PrepareOptions, Path]) -> tuple[str, dict | None, str | None]:
+    """(subject, its report or None, its error or None): a bad subject must not stop the others."""
+    subject = job[0]
+    try:
+        return subject.name, prepare_subject(*job), None
+    except (ValueError, OSError) as error:  # a raw file at fault: RawDataError, FileNotFoundError, ...
+        return subject.name, None, str(error)
+
+
+def _check_detector(options: PrepareOptions) -> None:
+    """Fail before the work starts, not in every worker, when face_alignment's weights are missing."""
+    if options.landmarks is not None:
+        return
+    from auheat.models.weights import hub_checkpoint_path
+    from auheat.predict import S3FD_CHECKPOINT
+
+    needed = [hub_checkpoint_path(), hub_checkpoint_path().parent / S3FD_CHECKPOINT]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            "no landmarks: give a landmarks folder (--landmarks; <subject>/<session>.npy or .csv) or make "
+            f"face_alignment's weights available. face_alignment keeps them in the torch hub cache "
+            f"(missing: {', '.join(missing)}; the folder follows $TORCH_HOME) and downloads them on first "
+            'use: run `python -c "import face_alignment as fa; fa.FaceAlignment(fa.LandmarksType.TWO_D)"` '
+            "once on a machine with internet access, then copy the files to that folder"
+        )
+
+
+def default_work_folder(out: str | Path) -> Path:
+    """Where shards go by default: ``<out>.shards`` beside the dataset."""
+    out = Path(out).absolute()
+    return out.with_name(f"{out.name}.shards")
+
+
+def prepare_dataset(
+    layout: Layout,
+    out: str | Path,
+    options: PrepareOptions | None = None,
+    workers: int = 1,
+    work: str | Path | None = None,
+    overwrite: bool = False,
+    skip_failed: bool = False,
+    keep_shards: bool = False,
+    generator: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Prepare every subject of ``layout`` and assemble the prepared dataset at ``out``.
+
+    Args:
+        options: how frames become crops (:class:`PrepareOptions`).
+        workers: worker processes, one subject each at a time; 1 works in this process.
+        work: the shard folder (default :func:`default_work_folder`); a rerun with the same one
+            resumes. It is deleted after assembly unless ``keep_shards``.
+        overwrite: replace an existing prepared dataset at ``out``.
+        skip_failed: assemble without the subjects that failed (listed in the report) instead of
+            raising :class:`PreparationError`.
+        generator: what made the dataset (script, arguments), stored in meta.json.
+
+    Returns:
+        ``out``, a prepared dataset with ``report.json`` and ``report.md`` inside.
+    """
+    options = options or PrepareOptions()
+    out = Path(out).absolute()
+    work = Path(work) if work is not None else default_work_folder(out)
+    if (out.exists() or out.is_symlink()) and not overwrite:  # checked now, not after days of work
+        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+    restrict_protocol(layout.protocol, [s.name for s in layout.subjects])  # every subject has a part
+    _check_detector(options)
+    jobs = [(subject, layout, options, work) for subject in layout.subjects]
+    reports, failed = {}, {}
+    bar = tqdm(total=len(jobs), desc=f"prepare {layout.name}", unit="subject", disable=not progress)
+    if workers == 1:
+        results: Iterator = map(_run_subject, jobs)
+        pool = None
+    else:
+        # Workers that run face_alignment start afresh ("spawn"): a forked copy of a parent that
+        # has used CUDA or torch's thread pool can hang. With the user's landmarks no worker runs a
+        # network, and a fork starts in milliseconds instead of seconds.
+        method = "fork" if options.landmarks is not None and os.name == "posix" else "spawn"
+        pool = multiprocessing.get_context(method).Pool(min(workers, len(jobs)), initializer=_init_worker)
+        results = pool.imap_unordered(_run_subject, jobs)
+    try:
+        for name, report, error in results:
+            if error is None:
+                reports[name] = report
+            else:
+                failed[name] = error
+            bar.update()
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+    if failed and not skip_failed:
+        listed = "\n".join(f"  {name}: {error}" for name, error in sorted(failed.items()))
+        raise PreparationError(
+            f"{len(failed)} of {len(jobs)} subjects failed (the others are done in {work} and will not be "
+            f"redone; fix the files and run again, or skip them with --skip-failed):\n{listed}"
+        )
+    _assemble(layout, out, options, work, reports, failed, overwrite, generator)
+    if not keep_shards:
+        shutil.rmtree(work)
+    return out
+
+
+def _assemble(
+    layout: Layout,
+    out: Path,
+    options: PrepareOptions,
+    work: Path,
+    reports: Mapping[str, dict],
+    failed: Mapping[str, str],
+    overwrite: bool,
+    generator: Mapping[str, Any] | None,
+) -> None:
+    """Shards -> one prepared dataset, with the protocol of the subjects prepared and the report."""
+    names = sorted(reports)
+    if not names:
+        raise PreparationError(f"no subject of {layout.name} could be prepared")
+    protocol = restrict_protocol(layout.protocol, names)
+    part_of = protocol_subjects(protocol)
+    made_by = {"auheat": __version__, "dataset": layout.name, **asdict(options), **(generator or {})}
+    with DatasetWriter(
+        out,
+        name=layout.name,
+        aus=layout.aus,
+        protocol=protocol,
+        crop_size=options.crop_size,
+        generator=made_by,
+        overwrite=overwrite,
+    ) as writer:
+        tables = []
+        for name in names:
+            shard = work / name
+            rows = pd.read_csv(
+                shard / SHARD_FRAMES, dtype={"id": str, "subject": str, "session": str, "image": str}
+            )
+            rows[PROTOCOL_COLUMNS[protocol["kind"]]] = part_of[name]
+            for image in rows["image"]:
+                _link(shard / image, writer.staging / image)
+            writer.add_frames(rows, np.load(shard / SHARD_LANDMARKS))
+            tables.append(rows)
+        report = summarise(pd.concat(tables, ignore_index=True), layout.aus, reports, layout.skipped, failed)
+        write_report(writer.staging, report, f"Preparation of {layout.name}")
+
+
+def _link(source: Path, target: Path) -> None:
+    """A hard link (no copy of a large dataset) where the file system allows it, else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
