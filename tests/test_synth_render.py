@@ -81,6 +81,27 @@ def test_drawn_lip_corners_and_eye_corners_lie_at_their_landmarks(subject, pose,
         assert np.linalg.norm(_farthest(eye_px, c, direction, reach) - lm[outer]) <= 2.0, outer
 
 
+def test_a_frame_draws_the_face_straight_into_the_aligned_crop(subject):
+    from auheat.data.align import ANCHOR_POSITIONS_256, alignment_matrix, apply_affine
+
+    pose, capture = Pose(18, -8, 14), Capture(scale=1.1, dx=7, dy=-4, light_azimuth=40, jpeg_quality=95)
+    _, plain = render_face(subject, {12: 2}, pose, capture)
+    image, lm = render_face(subject, {12: 2}, pose, capture, frame=lambda p: alignment_matrix(p, 256))
+    np.testing.assert_allclose(lm, apply_affine(alignment_matrix(plain, 256), plain), atol=1e-3)
+    np.testing.assert_allclose(lm[[8, 36, 45]], ANCHOR_POSITIONS_256, atol=1e-3)
+    again, lm_again = render_face(subject, {12: 2}, pose, capture, frame=alignment_matrix(plain, 256))
+    assert np.abs(again.astype(int) - image.astype(int)).mean() < 0.5 and np.allclose(lm_again, lm, atol=1e-3)
+    # The drawn lips end at the framed landmarks.
+    img = image.astype(int)
+    lips = (img[..., 1] > img[..., 0] + 25) & (img[..., 1] > img[..., 2] + 25)
+    centre = lm[48:60].mean(0)
+    for corner in (48, 54):
+        direction = (lm[corner] - centre) / np.linalg.norm(lm[corner] - centre)
+        assert np.linalg.norm(_farthest(lips, centre, direction) - lm[corner]) <= 2.0, corner
+    with pytest.raises(ValueError, match="frame"):
+        render_face(subject, {}, capture=STUDIO, frame=np.zeros((2, 3)))
+
+
 def _au_change(subject: Identity, au: int) -> tuple[list[float], list[float], np.ndarray]:
     rest, lm = render_face(subject, {}, Pose(), STUDIO)
     centres = au_centres(torch.tensor(lm[None], dtype=torch.float64), [au])[0, 0].numpy()

@@ -9,9 +9,10 @@ the seed and on where they sit, never on which process drew them or in what orde
 sorts the rows and JPEG is written with fixed settings, so the same seed and parameters give
 byte-identical datasets whatever the number of workers.
 
-Presets that imitate AU datasets align each rendered face to the paper's crop with
-:func:`auheat.data.align.align_face`, as real data is prepared; the landmark preset keeps the
-renderer's detector-style crop.
+Presets that imitate AU datasets align each face to the paper's crop, as real data is prepared
+(:func:`auheat.data.align.alignment_matrix` from slightly noisy fitted landmarks): the renderer
+draws the face directly in that aligned frame (its ``frame`` argument), which is exact and saves
+a warp. The landmark preset keeps the renderer's detector-style crop.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from auheat import __version__
-from auheat.data.align import align_face, alignment_matrix, apply_affine
+from auheat.data.align import alignment_matrix
 from auheat.data.dataset import PROTOCOL_COLUMNS, DatasetWriter, au_column, save_image
 from auheat.synth import SYNTH_AUS, Pose, render_face, sample_capture, sample_identity
 from auheat.synth.presets import Preset, get_preset
@@ -40,10 +41,6 @@ if SESSION_AUS != SYNTH_AUS:  # sessions are simulated in the renderer's AU orde
 # Frames per task: large enough that process overhead is small, small enough that two workers
 # share the last subjects and the progress bar moves.
 CHUNK_FRAMES = 32
-# Aligned presets render on a canvas this much wider than the crop, at the crop's scale, so the
-# warp to the aligned crop finds rendered pixels everywhere: a rolled head or a jittered box
-# would otherwise leave black corners that real video, larger than the face, does not have.
-ALIGN_CANVAS = 1.25
 # Standard deviation (pixels) of the error added to the three anchor landmarks before aligning:
 # real preparation aligns with fitted landmarks, which are never exact, so aligned crops keep
 # a little residual jitter. The stored landmarks are the exact ones, mapped into the crop.
@@ -135,6 +132,13 @@ def preset_labels(preset: str | Preset, frames_per_subject: int | None = None, s
     return pd.DataFrame({c: np.concatenate(parts[c]) for c in columns})
 
 
+def _aligned_frame(error: np.ndarray, size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The frame of an aligned crop, for :func:`render_face`: the alignment that a preparation
+    pipeline computes from fitted landmarks (the exact ones plus ``error`` [68, 2] pixels). The
+    face is drawn straight into that crop, and its landmarks stay exact there."""
+    return lambda projected: alignment_matrix(projected + error, size)
+
+
 def _render_chunk(job: _Job, task: Task) -> tuple[Task, np.ndarray]:
     """Render one chunk: write its JPEGs into the staging folder; return it with its [n, 68, 2] landmarks."""
     i, k, start, stop = task
@@ -155,15 +159,8 @@ def _render_chunk(job: _Job, task: Task) -> tuple[Task, np.ndarray]:
         intensities = dict(zip(SESSION_AUS, session.intensities[j].tolist(), strict=True))
         yaw, pitch, roll = session.pose[j].tolist()
         pose = Pose(yaw=yaw, pitch=pitch, roll=roll)
-        if preset.align:
-            canvas = round(size * ALIGN_CANVAS)
-            wide = dataclasses.replace(capture, scale=capture.scale * size / canvas)
-            image, landmarks = render_face(identity, intensities, pose, wide, rng=rng, size=canvas)
-            fitted = landmarks + rng.normal(0.0, ALIGNMENT_NOISE_PX, landmarks.shape)
-            image, _ = align_face(image, fitted, size)
-            landmarks = apply_affine(alignment_matrix(fitted, size), landmarks)
-        else:
-            image, landmarks = render_face(identity, intensities, pose, capture, rng=rng, size=size)
+        crop = _aligned_frame(rng.normal(0.0, ALIGNMENT_NOISE_PX, (68, 2)), size) if preset.align else None
+        image, landmarks = render_face(identity, intensities, pose, capture, rng=rng, size=size, frame=crop)
         save_image(Path(job.staging) / _image_path(subject, session_name, frame), image)
         points.append(np.asarray(landmarks, dtype=np.float32))
     return task, np.stack(points)

@@ -8,10 +8,12 @@ sharp features are then drawn at full size with Pillow's C drawing routines.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -44,6 +46,7 @@ def render_face(
     capture: Capture | None = None,
     rng: np.random.Generator | None = None,
     size: int = 256,
+    frame: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw one face and return its exact landmarks.
 
@@ -54,6 +57,12 @@ def render_face(
         capture: the frame's nuisances; None draws one with ``sample_capture(rng)``.
         rng: used only to draw a capture; None means ``np.random.default_rng(0)``.
         size: side of the square image in pixels (the face fills it like an aligned crop).
+        frame: None, or a 2x3 affine matrix taking the projected image pixels to the pixels of
+            the returned image, or a function of the projected [68, 2] landmarks (float64)
+            that returns one. Everything the renderer draws is 2-D geometry after the
+            projection, so the face is drawn directly in that frame: e.g.
+            ``frame=lambda lm: alignment_matrix(lm, size)`` renders the aligned crop itself,
+            with no warp and no resampling. Shading and light directions follow the frame.
 
     Returns:
         image [size, size, 3] uint8 RGB and landmarks [68, 2] float32 (x, y) image pixels
@@ -71,20 +80,38 @@ def render_face(
     neutral3d = neutral_face(identity)[0]
     # One projection for everything: landmarks, the neutral face and the drawing geometry.
     points = cam(np.concatenate([neutral3d + expression_offsets(levels), neutral3d, look.points]))
-    lm, neutral = points[:68], points[68:136]
     half = size // 2
+    # The base shading is smooth: a grid four times coarser than the image is enough. It is
+    # computed in the projection's own pixels, reached from the output grid through the
+    # inverse of the frame (if any).
+    k = half / size / 2  # quarter-grid pixels per image pixel
+    to_grid = np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5], [0.0, 0.0, 1.0]])
+    centre = (points[136 + look.parts["centre"][0]] + 0.5) * k - 0.5
+    radii = _HEAD_RADII * cam.head_scale * cam.zoom * k
+    light2d = light_vector(capture)[:2]
+    grid_to_projection = None
+    if frame is not None:
+        matrix = np.asarray(frame(points[:68].copy()) if callable(frame) else frame, dtype=np.float64)
+        if matrix.shape != (2, 3) or not np.isfinite(matrix).all():
+            raise ValueError(f"frame must be a finite 2x3 affine matrix, got {matrix!r}")
+        det = float(np.linalg.det(matrix[:, :2]))
+        if abs(det) < 1e-9:
+            raise ValueError("frame must be an invertible affine matrix")
+        points = points @ matrix[:, :2].T + matrix[:, 2]
+        # Output grid -> output pixels -> projected pixels -> the projection's grid.
+        inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))
+        grid_to_projection = (to_grid @ inverse @ np.linalg.inv(to_grid))[:2]
+        # Light offsets (crease ridges, hair shine) turn with the frame, as a warp would turn them.
+        light2d = matrix[:, :2] @ light2d / np.sqrt(abs(det))
+    lm, neutral = points[:68], points[68:136]
     # The half grid keeps pixel centres at integer coordinates.
     small = (points + 0.5) * (half / size) - 0.5
     part = {name: small[136 + a : 136 + b] for name, (a, b) in look.parts.items()}
     face = np.concatenate([small[:17], part["hairline"][::-1]])
-    light2d = light_vector(capture)[:2]
     canvas = background(capture, half)
     if identity.hair_style == "long":  # long hair falls behind the neck and shoulders
         ImageDraw.Draw(canvas).polygon(_pts(part["long"]), fill=look.long_hair)
-    # The base shading is smooth: a grid four times coarser than the image is enough.
-    centre = (part["centre"][0] + 0.5) / 2 - 0.5
-    radii = _HEAD_RADII * cam.head_scale * cam.zoom * (half / size) / 2
-    shading = base_shading(cam.rot, centre, radii, capture, half // 2)
+    shading = base_shading(cam.rot, centre, radii, capture, half // 2, grid_to_projection)
     skin = skin_image(identity, levels, small[:68], small[68:136], shading, half, face, part["neck"], light2d)
     mask = Image.new("L", (half, half), 0)
     md = ImageDraw.Draw(mask)
@@ -95,7 +122,9 @@ def render_face(
     canvas.paste(skin, (0, 0), mask)
     ImageDraw.Draw(canvas).polygon(_pts(part["collar"]), fill=look.clothes)
     _hair_front(canvas, identity, look, part, light2d)
-    image = canvas.resize((size, size), Image.Resampling.BILINEAR)
+    # OpenCV's bilinear resize (same pixel-centre convention as Pillow's BILINEAR) is about six
+    # times cheaper than Pillow's general resampler at this size.
+    image = Image.fromarray(cv2.resize(np.asarray(canvas), (size, size), interpolation=cv2.INTER_LINEAR))
     _features(image, identity, lm, neutral, levels, size)
     if capture.occluder is not None:
         _occluder(image, identity, capture, lm, size)
@@ -112,6 +141,7 @@ class _Look:
     clothes: Colour
     long_hair: Colour
     hair: np.ndarray  # [3] cap colour (buzz cuts let the skin show through)
+    strands: tuple[Colour, Colour, Colour]  # the cap colour, lit and shaded (strand shine)
 
 
 @lru_cache(maxsize=4096)
@@ -146,6 +176,7 @@ def _subject(identity: Identity) -> _Look:
         clothes=_rgb(np.random.default_rng(identity.seed + 1).uniform(20, 230, 3)),
         long_hair=_rgb(np.array(identity.hair) * 0.8),
         hair=hair,
+        strands=(_rgb(hair * 1.0), _rgb(hair * 1.2), _rgb(hair * 0.8)),
     )
 
 
@@ -175,96 +206,116 @@ def _hair_front(
     if identity.hair_style == "bald":
         return
     draw = ImageDraw.Draw(canvas)
-    draw.polygon(_pts(part["cap"]), fill=_rgb(look.hair))
+    plain, lit_colour, shaded = look.strands
+    draw.polygon(_pts(part["cap"]), fill=plain)
     # Strands across the cap, from its outer edge to the hairline, lighter on the lit side.
     top, edge = part["strand_tops"], part["hairline"][1:-1:2]
     ends = top + (edge - top) * 0.9
-    lit = (edge - top) @ light2d < 0
+    lit = ((edge - top) @ light2d < 0).tolist()
     for k, (a, b) in enumerate(zip(top.tolist(), ends.tolist(), strict=True)):
-        shine = (1.2 if lit[k] else 0.8) if k % 2 else 1.0
-        draw.line([tuple(a), tuple(b)], fill=_rgb(look.hair * shine), width=1)
+        colour = (lit_colour if lit[k] else shaded) if k % 2 else plain
+        draw.line([tuple(a), tuple(b)], fill=colour, width=1)
 
 
-def _local_light(image: Image.Image, point: np.ndarray, skin: Colour) -> float:
+def _local_light(image: Image.Image, point: complex, skin: Colour) -> float:
     """How lit the skin is at ``point`` (about 0.4..1.1), read from the composed image."""
-    x, y = (min(max(int(v), 0), image.width - 1) for v in point.tolist())
+    x, y = (min(max(int(v), 0), image.width - 1) for v in (point.real, point.imag))
     return min(max(sum(image.getpixel((x, y))) / (sum(skin) + 1e-6), 0.4), 1.15)
+
+
+def _xy(points: list[complex]) -> list[float]:
+    """Complex points x + iy -> the flat [x0, y0, x1, y1, ...] list Pillow draws from fastest."""
+    return [v for z in points for v in (z.real, z.imag)]
+
+
+def _scaled(colour: tuple, *factors: float) -> list[float]:
+    """``colour`` times each factor in turn (left to right, as numpy would)."""
+    out = [float(c) for c in colour]
+    for k in factors:
+        out = [c * k for c in out]
+    return out
+
+
+_SCLERA = (236, 230, 224)
+_CAVITY = (60, 25, 30)
+_UPPER_TEETH = (232, 226, 210)
+_LOWER_TEETH = (215, 208, 195)
+_BROW_TAPER = (0.5, 0.8, 0.95, 1.0, 1.0)
+_CREASE_LIFT = (0.3, 1.0, 1.0, 0.4)
 
 
 def _features(
     image: Image.Image, identity: Identity, lm: np.ndarray, neutral: np.ndarray, levels: np.ndarray, size: int
 ) -> None:
-    """Brows, eyes, nose details and lips at full size, on top of the skin."""
+    """Brows, eyes, nose details and lips at full size, on top of the skin.
+
+    Geometry is Python complex arithmetic (x + iy): a few hundred operations on single points,
+    each far cheaper than the same operation on a numpy 2-vector."""
     opaque = ImageDraw.Draw(image)
     blend = ImageDraw.Draw(image, "RGBA")
-    iod = float(np.linalg.norm(neutral[45] - neutral[36]))
+    z = (lm[:, 0] + 1j * lm[:, 1]).tolist()
+    zn45, zn36 = complex(*neutral[45]), complex(*neutral[36])
+    iod = abs(zn45 - zn36)
     s = iod / 97.6
-    right = (neutral[45] - neutral[36]) / iod
-    down = np.array([-right[1], right[0]])
-    f5, f4 = levels[3] / 5.0, levels[2] / 5.0
+    right = (zn45 - zn36) / iod
+    down = 1j * right  # (-right.y, right.x)
+    f5, f4 = float(levels[3]) / 5.0, float(levels[2]) / 5.0
     skin = identity.skin
 
     # Brows: the landmarks trace the brow's upper edge; it thins towards the temple.
-    taper = identity.brow_thickness * s * np.array([0.5, 0.8, 0.95, 1.0, 1.0])
-    for idx, t in ((slice(17, 22), taper), (slice(22, 27), taper[::-1])):
-        top = lm[idx]
-        poly = np.concatenate([top, (top + down * t[:, None])[::-1]])
-        blend.polygon(_pts(poly), fill=_rgb(identity.brow, 215))
+    taper = [identity.brow_thickness * s * t for t in _BROW_TAPER]
+    for top, t in ((z[17:22], taper), (z[22:27], taper[::-1])):
+        lower = [p + down * w for p, w in zip(top, t, strict=True)]
+        blend.polygon(_xy(top + lower[::-1]), fill=_rgb(identity.brow, 215))
 
     # Eyes.
     for ids, outer, inner in ((list(range(36, 42)), 36, 39), (list(range(42, 48)), 45, 42)):
-        eye = lm[ids]
-        lit = _local_light(image, eye.mean(0) + down * 8 * s, skin)
-        opaque.polygon(_pts(eye), fill=_rgb(np.array([236, 230, 224]) * min(lit, 1.0) * 0.92))
+        eye = [z[i] for i in ids]
+        lit = _local_light(image, sum(eye) / 6 + down * 8 * s, skin)
+        opaque.polygon(_xy(eye), fill=_rgb(_scaled(_SCLERA, min(lit, 1.0), 0.92)))
         _iris(image, eye, identity, lit, s)
-        blend.line(
-            _pts(lm[[outer, ids[1], ids[2], inner] if outer == 36 else [inner, ids[1], ids[2], outer]]),
-            fill=(25, 18, 16, 230),
-            width=max(1, round(2 * s)),
-        )
-        blend.line(
-            _pts(lm[[inner, ids[4], ids[5], outer] if outer == 36 else [outer, ids[4], ids[5], inner]]),
-            fill=_rgb(np.array(skin) * 0.45 * lit, 150),
-            width=1,
-        )
-        upper = lm[[ids[0], ids[1], ids[2], ids[3]]]
+        lash = [outer, ids[1], ids[2], inner] if outer == 36 else [inner, ids[1], ids[2], outer]
+        blend.line(_xy([z[i] for i in lash]), fill=(25, 18, 16, 230), width=max(1, round(2 * s)))
+        lid = [inner, ids[4], ids[5], outer] if outer == 36 else [outer, ids[4], ids[5], inner]
+        blend.line(_xy([z[i] for i in lid]), fill=_rgb(_scaled(skin, 0.45, lit), 150), width=1)
         lift = (4.5 - 2.5 * f5 + 1.5 * f4) * s
-        crease = upper - down * lift * np.array([0.3, 1.0, 1.0, 0.4])[:, None]
-        blend.line(_pts(crease), fill=_rgb(np.array(skin) * 0.5 * lit, 110), width=1)
+        crease = [z[i] - down * lift * k for i, k in zip(ids[:4], _CREASE_LIFT, strict=True)]
+        blend.line(_xy(crease), fill=_rgb(_scaled(skin, 0.5, lit), 110), width=1)
 
     # Nose: nostrils, the alar grooves and the soft line under the tip.
-    lit = _local_light(image, lm[33] - down * 6 * s, skin)
-    nostril = _rgb(np.array(skin) * 0.3 * lit)
+    lit = _local_light(image, z[33] - down * 6 * s, skin)
+    nostril = _rgb(_scaled(skin, 0.3, lit))
     for a, b in ((31, 32), (35, 34)):
-        c = lm[a] + (lm[b] - lm[a]) * 0.45 - down * 1.2 * s
+        c = z[a] + (z[b] - z[a]) * 0.45 - down * 1.2 * s
         rx, ry = 3.2 * s, 1.6 * s
-        opaque.ellipse([c[0] - rx, c[1] - ry, c[0] + rx, c[1] + ry], fill=nostril)
-        side = np.sign((lm[a] - lm[33]) @ right)
-        groove = np.array(
-            [
-                lm[a],
-                lm[a] - down * 4 * s + right * side * 1.5 * s,
-                lm[a] - down * 8 * s - right * side * 0.5 * s,
-            ]
-        )
-        blend.line(_pts(groove), fill=_rgb(np.array(skin) * 0.45 * lit, 110), width=1)
-    blend.line(_pts(lm[31:36]), fill=_rgb(np.array(skin) * 0.45 * lit, 70), width=1)
+        opaque.ellipse([c.real - rx, c.imag - ry, c.real + rx, c.imag + ry], fill=nostril)
+        offset = z[a] - z[33]
+        along = offset.real * right.real + offset.imag * right.imag
+        side = (along > 0) - (along < 0)  # the sign, as a plain int
+        groove = [
+            z[a],
+            z[a] - down * 4 * s + right * side * 1.5 * s,
+            z[a] - down * 8 * s - right * side * 0.5 * s,
+        ]
+        blend.line(_xy(groove), fill=_rgb(_scaled(skin, 0.45, lit), 110), width=1)
+    blend.line(_xy(z[31:36]), fill=_rgb(_scaled(skin, 0.45, lit), 70), width=1)
 
-    _mouth(image, opaque, blend, identity, lm, s, down)
+    _mouth(image, opaque, blend, identity, z, s, down)
 
 
-def _iris(image: Image.Image, eye: np.ndarray, identity: Identity, lit: float, s: float) -> None:
+def _iris(image: Image.Image, eye: list[complex], identity: Identity, lit: float, s: float) -> None:
     """Iris, pupil and catch-light, clipped by the eyelids: drawn into a small patch pasted
     through the eye-opening mask."""
-    width = float(np.linalg.norm(eye[3] - eye[0]))
+    width = abs(eye[3] - eye[0])
     r = 0.21 * max(width, 18 * s)
-    c = eye[[1, 2, 4, 5]].mean(0) + np.array([0, 0.15 * r])
-    x0, y0 = np.floor(np.minimum(eye.min(0), c - r)).astype(int) - 1
-    x1, y1 = np.ceil(np.maximum(eye.max(0), c + r)).astype(int) + 2
+    c = (eye[1] + eye[2] + eye[4] + eye[5]) / 4 + 0.15j * r
+    xs, ys = [p.real for p in eye], [p.imag for p in eye]
+    x0, y0 = math.floor(min(*xs, c.real - r)) - 1, math.floor(min(*ys, c.imag - r)) - 1
+    x1, y1 = math.ceil(max(*xs, c.real + r)) + 2, math.ceil(max(*ys, c.imag + r)) + 2
     patch = image.crop((x0, y0, x1, y1))
     d = ImageDraw.Draw(patch)
-    cx, cy = c[0] - x0, c[1] - y0
-    d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=_rgb(np.array(identity.eye) * lit))
+    cx, cy = c.real - x0, c.imag - y0
+    d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=_rgb(_scaled(identity.eye, lit)))
     rp = 0.42 * r
     d.ellipse([cx - rp, cy - rp, cx + rp, cy + rp], fill=(12, 10, 10))
     rh = max(0.8, 0.2 * r)
@@ -272,47 +323,43 @@ def _iris(image: Image.Image, eye: np.ndarray, identity: Identity, lit: float, s
         [cx + 0.3 * r - rh, cy - 0.35 * r - rh, cx + 0.3 * r + rh, cy - 0.35 * r + rh], fill=(245, 245, 245)
     )
     mask = Image.new("L", patch.size, 0)
-    ImageDraw.Draw(mask).polygon(_pts(eye - np.array([x0, y0])), fill=255)
-    image.paste(patch, (int(x0), int(y0)), mask)
+    ImageDraw.Draw(mask).polygon(_xy([p - complex(x0, y0) for p in eye]), fill=255)
+    image.paste(patch, (x0, y0), mask)
 
 
 def _mouth(
-    image: Image.Image, opaque, blend, identity: Identity, lm: np.ndarray, s: float, down: np.ndarray
+    image: Image.Image, opaque, blend, identity: Identity, z: list[complex], s: float, down: complex
 ) -> None:
     """Lips, and when they part the dark mouth cavity with upper (and lower) teeth."""
-    lit = _local_light(image, lm[57] + down * 4 * s, identity.skin)
-    lip = np.asarray(identity.lip, np.float64) * lit
-    opaque.polygon(_pts(lm[48:60]), fill=_rgb(lip))
-    upper_lip = np.concatenate([lm[48:55], lm[[64, 63, 62, 61, 60]]])
-    opaque.polygon(_pts(upper_lip), fill=_rgb(lip * 0.86))
-    hl = lm[66] * 0.45 + lm[57] * 0.55
+    lit = _local_light(image, z[57] + down * 4 * s, identity.skin)
+    lip = _scaled(identity.lip, lit)
+    opaque.polygon(_xy(z[48:60]), fill=_rgb(lip))
+    upper_lip = z[48:55] + [z[i] for i in (64, 63, 62, 61, 60)]
+    opaque.polygon(_xy(upper_lip), fill=_rgb(_scaled(lip, 0.86)))
+    hl = z[66] * 0.45 + z[57] * 0.55
     rx, ry = 9 * s, 2.2 * s
-    blend.ellipse([hl[0] - rx, hl[1] - ry, hl[0] + rx, hl[1] + ry], fill=(255, 235, 230, 22))
-    upper, lower = lm[[60, 61, 62, 63, 64]], lm[[60, 67, 66, 65, 64]]
-    gap = (lower - upper) @ down  # [5] local opening, 0 at the corners
-    if gap.max() > 0.8:
-        opaque.polygon(_pts(lm[60:68]), fill=_rgb(np.array([60, 25, 30]) * lit))
+    blend.ellipse([hl.real - rx, hl.imag - ry, hl.real + rx, hl.imag + ry], fill=(255, 235, 230, 22))
+    upper, lower = [z[i] for i in (60, 61, 62, 63, 64)], [z[i] for i in (60, 67, 66, 65, 64)]
+    # Local opening along ``down``, 0 at the corners.
+    gap = [(b - a).real * down.real + (b - a).imag * down.imag for a, b in zip(upper, lower, strict=True)]
+    if max(gap) > 0.8:
+        opaque.polygon(_xy(z[60:68]), fill=_rgb(_scaled(_CAVITY, lit)))
         tooth = 6.0 * s
-        teeth_top = upper + down * (0.3 * s)
-        teeth_bottom = upper + down[None] * np.minimum(tooth, 0.6 * np.maximum(gap, 0))[:, None]
-        opaque.polygon(
-            _pts(np.concatenate([teeth_top, teeth_bottom[::-1]])), fill=_rgb(np.array([232, 226, 210]) * lit)
-        )
-        if gap.max() > 9 * s:
-            low = np.minimum(4.5 * s, 0.25 * np.maximum(gap - 6 * s, 0))[:, None]
-            opaque.polygon(
-                _pts(np.concatenate([lower, (lower - down[None] * low)[::-1]])),
-                fill=_rgb(np.array([215, 208, 195]) * lit),
-            )
-        blend.line(_pts(upper), fill=_rgb(lip * 0.5, 160), width=1)
+        teeth_top = [p + down * (0.3 * s) for p in upper]
+        teeth_bottom = [p + down * min(tooth, 0.6 * max(g, 0.0)) for p, g in zip(upper, gap, strict=True)]
+        opaque.polygon(_xy(teeth_top + teeth_bottom[::-1]), fill=_rgb(_scaled(_UPPER_TEETH, lit)))
+        if max(gap) > 9 * s:
+            low = [min(4.5 * s, 0.25 * max(g - 6 * s, 0.0)) for g in gap]
+            bottom = [p - down * h for p, h in zip(lower, low, strict=True)]
+            opaque.polygon(_xy(lower + bottom[::-1]), fill=_rgb(_scaled(_LOWER_TEETH, lit)))
+        blend.line(_xy(upper), fill=_rgb(_scaled(lip, 0.5), 160), width=1)
     else:
-        blend.line(
-            _pts(lm[[48, 60, 61, 62, 63, 64, 54]]), fill=_rgb(lip * 0.35, 200), width=max(1, round(1.4 * s))
-        )
+        line = [z[i] for i in (48, 60, 61, 62, 63, 64, 54)]
+        blend.line(_xy(line), fill=_rgb(_scaled(lip, 0.35), 200), width=max(1, round(1.4 * s)))
     # The commissures: a small shadowed pit where the lips meet, centred on the corner landmarks.
     r = 1.1 * s
-    for x, y in lm[[48, 54]].tolist():
-        opaque.ellipse([x - r, y - r, x + r, y + r], fill=_rgb(lip * 0.5))
+    for p in (z[48], z[54]):
+        opaque.ellipse([p.real - r, p.imag - r, p.real + r, p.imag + r], fill=_rgb(_scaled(lip, 0.5)))
 
 
 def _occluder(image: Image.Image, identity: Identity, capture: Capture, lm: np.ndarray, size: int) -> None:

@@ -7,6 +7,7 @@ facial midline, y down (absolute crop rows), z towards the camera.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -333,10 +334,13 @@ def expression_offsets(levels: np.ndarray) -> np.ndarray:
 
 def rotation(pose: Pose) -> np.ndarray:
     """[3, 3] rotation: yaw about the vertical axis, then pitch, then roll (in the image)."""
-    y, p, r = np.radians([pose.yaw, pose.pitch, pose.roll])
-    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), np.sin(p)], [0, -np.sin(p), np.cos(p)]])
-    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    # Scalar math on Python floats: a dozen numpy calls on single numbers cost more than the product.
+    cy, sy = math.cos(math.radians(pose.yaw)), math.sin(math.radians(pose.yaw))
+    cp, sp = math.cos(math.radians(pose.pitch)), math.sin(math.radians(pose.pitch))
+    cr, sr = math.cos(math.radians(pose.roll)), math.sin(math.radians(pose.roll))
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rx = np.array([[1, 0, 0], [0, cp, sp], [0, -sp, cp]])
+    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
     return rz @ rx @ ry
 
 
