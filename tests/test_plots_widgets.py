@@ -2,6 +2,7 @@ import base64
 import dataclasses
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -12,11 +13,14 @@ import torch
 
 from auheat.aus import ACTION_UNITS, heatmap_to_crop
 from auheat.data.dataset import PreparedDataset, folds_protocol
-from auheat.heatmaps import DESIGNS, decode_heatmaps, encode_heatmaps
+from auheat.heatmaps import DESIGNS, decode_heatmaps, encode_heatmaps, landmark_heatmaps
+from auheat.models import FAN, build_model
 from auheat.plots import (
     au_cooccurrence,
     heatmap_extent,
     level_shares,
+    parameter_table,
+    plot_attention_maps,
     plot_au_atlas,
     plot_au_centres,
     plot_au_change_maps,
@@ -24,12 +28,20 @@ from auheat.plots import (
     plot_cooccurrence,
     plot_dataset_samples,
     plot_design_grid,
+    plot_face_maps,
     plot_face_targets,
     plot_faces,
+    plot_fan_outputs,
     plot_heatmap_overlay,
     plot_label_histograms,
+    plot_landmark_heatmaps,
+    plot_landmark_predictions,
+    plot_landmark_training,
+    plot_learning_curves,
+    plot_predicted_vs_target,
     plot_session_labels,
     plot_target_profiles,
+    showcase_frames,
     unique_centres,
 )
 from auheat.synth import Identity, render_face
@@ -384,3 +396,180 @@ def test_the_library_does_not_import_widgets():
     code = "import sys, auheat, auheat.plots, auheat.heatmaps; print('ipywidgets' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+# -- The landmark network (Chapter 3) -------------------------------------------------------------
+
+
+def test_landmark_predictions_draw_both_point_sets_and_one_error_line_each(crop, landmarks):
+    fig = plot_landmark_predictions([crop, crop], [landmarks] * 2, [landmarks + 3] * 2, ["a", "b"], ncols=2)
+    assert len(fig.axes) == 2
+    lines, truth, predicted = fig.axes[1].collections
+    assert len(lines.get_segments()) == 68
+    np.testing.assert_allclose(truth.get_offsets(), landmarks)
+    np.testing.assert_allclose(predicted.get_offsets(), landmarks + 3)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["ground truth", "predicted"]
+
+
+def test_landmark_predictions_want_one_prediction_per_image(crop, landmarks):
+    with pytest.raises(ValueError, match="predictions has 1 entries for 2 images"):
+        plot_landmark_predictions([crop, crop], [landmarks] * 2, [landmarks])
+
+
+def test_landmark_heatmaps_show_targets_predictions_and_a_zoomed_channel(landmarks):
+    small = np.zeros((2, 64, 64, 3))
+    targets = landmark_heatmaps(torch.from_numpy(np.round(landmarks / 16)).float()[None].repeat(2, 1, 1), 16)
+    fig = plot_landmark_heatmaps(small, targets, 0.5 * targets, landmark=30, zoom=3)
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == 8 and len(fig.axes) == 10  # 2 faces x 4 panels, a colorbar for each side
+    zoomed_target, zoomed_prediction = panels[1].get_images()[0], panels[3].get_images()[0]
+    assert zoomed_target.get_array().max() == pytest.approx(1.0)
+    assert zoomed_prediction.get_array().max() == pytest.approx(0.5)
+    assert zoomed_prediction.get_clim() == pytest.approx((0.0, 0.5))  # predictions on their own scale
+    with pytest.raises(ValueError, match=r"\[N, 68, h, h\]"):
+        plot_landmark_heatmaps(small, targets, targets[:, :10])
+
+
+def test_fan_outputs_have_a_column_per_stack():
+    with torch.no_grad():
+        features = FAN(2, 16).eval().forward_features(torch.rand(1, 3, 64, 64))
+    fig = plot_fan_outputs(np.zeros((64, 64, 3)), features)
+    assert len(fig.axes) == 2 * 3
+    assert [ax.get_title().split(",")[0] for ax in fig.axes[3:]] == [
+        "stem features",
+        "stack 1 features",
+        "stack 2 features",
+    ]
+
+
+def test_landmark_training_plots_loss_and_nme_per_epoch():
+    log = pd.DataFrame(
+        {"epoch": [1, 2], "train_loss": [0.2, 0.1], "NME_mean": [0.3, 0.1], "NME_median": [0.2, 0.1]}
+    )
+    left, right = plot_landmark_training(log).axes
+    np.testing.assert_allclose(left.lines[0].get_ydata(), [0.2, 0.1])
+    assert left.get_xticks().tolist() == [1, 2]
+    assert len(right.lines) == 2
+    with pytest.raises(ValueError, match="NME_mean"):
+        plot_landmark_training(log.drop(columns="NME_mean"))
+
+
+# -- Transfer methods (Chapters 4 to 7) -----------------------------------------------------------
+
+
+def au_log(epochs: int = 3) -> pd.DataFrame:
+    """A metrics log of an AU run with two AUs."""
+    e = np.arange(1, epochs + 1, dtype=float)
+    return pd.DataFrame(
+        {
+            "epoch": e.astype(int),
+            "train_loss": 1 / e,
+            "ICC_AU01": 0.1 * e,
+            "ICC_AU12": 0.2 * e,
+            "ICC_mean": 0.15 * e,
+            "MAE_AU01": 1 / e,
+            "MAE_AU12": 2 / e,
+            "MAE_mean": 1.5 / e,
+        }
+    )
+
+
+def test_learning_curves_show_the_mean_over_each_au_of_one_run():
+    loss, icc, mae = plot_learning_curves(au_log()).axes
+    np.testing.assert_allclose(loss.lines[0].get_ydata(), [1, 1 / 2, 1 / 3])
+    assert len(icc.lines) == 2 + 1 + 1  # two AUs, the mean, the zero line
+    np.testing.assert_allclose(icc.lines[2].get_ydata(), [0.15, 0.3, 0.45])
+    low, high = icc.get_xlim()
+    assert [t for t in icc.get_xticks() if low <= t <= high] == [1, 2, 3]  # whole epochs
+    assert len(mae.lines) == 3
+
+
+def test_learning_curves_compare_runs_one_line_each():
+    fig = plot_learning_curves({"a": au_log(), "b": au_log(1)})
+    loss, icc, _ = fig.axes
+    assert [t.get_text() for t in loss.get_legend().get_texts()] == ["a", "b"]
+    assert len(icc.lines) == 2 + 1
+    assert loss.get_xlim() == (0.5, 3.5)
+    with pytest.raises(ValueError, match="ICC_mean"):
+        plot_learning_curves({"a": au_log().drop(columns="ICC_mean")})
+
+
+def test_showcase_frames_take_each_subjects_strongest_frame_strongest_first():
+    dataset = SimpleNamespace(
+        aus=(1, 12),
+        intensities=np.array([[0, 1], [5, 0], [0, 3], [np.nan, 4], [0, 2]], dtype=np.float32),
+        frames=pd.DataFrame({"subject": ["A", "A", "B", "B", "C"]}),
+    )
+    assert showcase_frames(dataset, [12], count=3) == [3, 4, 0]
+    assert showcase_frames(dataset, [1, 12], count=2) == [1, 3]
+    with pytest.raises(ValueError, match="fewer than count=4"):
+        showcase_frames(dataset, [12], count=4)
+    with pytest.raises(ValueError, match=r"no AU\(s\) \[25\]"):
+        showcase_frames(dataset, [25])
+
+
+def test_parameter_table_splits_trainable_and_frozen_per_part():
+    model = build_model("finetune", FAN(1, 16), "disfa", train="last_stack")
+    table = parameter_table(model)
+    assert table.loc["fan.conv1", "trainable"] == 0 and table.loc["fan.conv1", "frozen"] > 0
+    assert table.loc["fan.m0", "frozen"] == 0 and table.loc["fan.l0", "module"] == "Conv2d"
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert table.loc["total", "trainable"] == trainable
+    assert table.loc["total", "frozen"] == sum(p.numel() for p in model.parameters()) - trainable
+    assert list(parameter_table(build_model("adapters", FAN(1, 16), "disfa"), depth=1).index[:2]) == [
+        "fan",
+        "from_heatmaps",
+    ]
+
+
+@pytest.fixture(scope="module")
+def disfa_test_set(tmp_path_factory) -> PreparedDataset:
+    preset = get_preset("disfa-like")
+    subjects = preset.subjects[:2]
+    tiny = dataclasses.replace(preset, subjects=subjects, protocol=folds_protocol([[s] for s in subjects]))
+    root = generate_dataset(
+        tiny, tmp_path_factory.mktemp("disfa") / "tiny", frames_per_subject=2, workers=1, progress=False
+    )
+    return PreparedDataset(root, split="test", fold=0)
+
+
+def test_predicted_vs_target_pairs_each_target_with_the_models_heatmap(disfa_test_set):
+    torch.manual_seed(0)
+    model = build_model("adapters", FAN(1, 16), "disfa")
+    fig = plot_predicted_vs_target(model, disfa_test_set, [0, 1], [12, 25], input_size=64)
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == 2 * 4 and len(fig.axes) == 2 * 4 + 1  # 2 frames x (2 AUs x 2), a colorbar
+    label = float(disfa_test_set[1]["intensities"][disfa_test_set.aus.index(12)])
+    assert panels[4].get_title() == f"AU12 target\nI = {label:g}"
+    assert panels[5].get_title().startswith("AU12 predicted\nmax ")
+    target = panels[4].get_images()[1].get_array()
+    assert target.shape == (16, 16) and target.max() == pytest.approx(label, abs=1e-5)
+    assert model.training  # the mode is restored
+
+
+def test_predicted_vs_target_needs_heatmaps_and_known_aus(disfa_test_set):
+    model = build_model("direct", FAN(1, 16), "disfa")
+    with pytest.raises(ValueError, match="outputs intensities"):
+        plot_predicted_vs_target(model, disfa_test_set, [0], [12], input_size=64)
+    with pytest.raises(ValueError, match=r"no AU\(s\) \[14\]"):
+        plot_predicted_vs_target(build_model("adapters", FAN(1, 16), "disfa"), disfa_test_set, [0], [14], 64)
+
+
+def test_attention_maps_start_on_the_aus_landmarks(disfa_test_set):
+    model = build_model("attention", FAN(1, 16), "disfa")
+    fig = plot_attention_maps(model, disfa_test_set, [0, 1], [1, 12, 25], input_size=64)
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == 2 * 3
+    assert panels[1].get_title() == "AU12\nlip corner puller"
+    maps = panels[1].get_images()[1].get_array()
+    assert maps.shape == (16, 16) and 0 <= maps.min() and maps.max() <= 1
+    assert len(panels[1].collections[0].get_offsets()) == 2  # AU12's two centres
+    with pytest.raises(ValueError, match="no attention maps"):
+        plot_attention_maps(build_model("adapters", FAN(1, 16), "disfa"), disfa_test_set, [0], [12], 64)
+
+
+def test_face_maps_check_their_shapes(crop):
+    with pytest.raises(ValueError, match=r"\[N, M, h, h\]"):
+        plot_face_maps([crop], np.zeros((1, 16, 16)))
+    with pytest.raises(ValueError, match="2 crops for 1 rows"):
+        plot_face_maps([crop, crop], np.zeros((1, 2, 16, 16)))

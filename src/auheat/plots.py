@@ -15,15 +15,19 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+from matplotlib.ticker import MaxNLocator
+from torch.utils.data import default_collate
 
 from auheat.aus import (
     ACTION_UNITS,
@@ -36,8 +40,12 @@ from auheat.aus import (
 )
 from auheat.data.align import ANCHOR_LANDMARKS, ANCHOR_POSITIONS_256
 from auheat.data.dataset import PreparedDataset
-from auheat.heatmaps import DESIGNS, MAX_INTENSITY, check_design, encode_heatmaps
+from auheat.heatmaps import DESIGNS, MAX_INTENSITY, check_design, decode_heatmaps, encode_heatmaps
 from auheat.synth import SYNTH_AUS, Capture, Identity, Pose, render_face
+from auheat.train import prepare_batch
+
+if TYPE_CHECKING:
+    from auheat.models.backbone import FanFeatures
 
 HEATMAP_CMAP = "inferno"
 # A dataset name, one AU number or several; None stands for the whole catalogue.
@@ -1052,3 +1060,489 @@ def plot_dataset_samples(
         lines = [" ".join(pairs[k : k + per_line]) for k in range(0, len(pairs), per_line)] or ["no AU"]
         titles.append(f"{row['subject']} {row['session']} frame {row['frame']}\n" + "\n".join(lines))
     return plot_faces(images, points, titles, ncols=ncols, panel_size=panel_size)
+
+
+# -- The landmark network (Chapter 3) -------------------------------------------------------------
+
+TRUTH_COLOUR, PREDICTION_COLOUR = "#4fc3f7", "#ff7043"
+
+
+def _draw_landmark_pair(ax: Axes, truth: np.ndarray, predicted: np.ndarray, size: float = 9.0) -> None:
+    """Ground truth (blue dots), predictions (orange crosses) and a white line from each to its pair."""
+    ax.add_collection(LineCollection(np.stack([truth, predicted], 1), colors="white", linewidths=0.6))
+    ax.scatter(*truth.T, s=size, c=TRUTH_COLOUR, linewidths=0, label="ground truth")
+    ax.scatter(*predicted.T, s=size, c=PREDICTION_COLOUR, marker="x", linewidths=0.8, label="predicted")
+
+
+def plot_landmark_predictions(
+    images: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    predictions: Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    *,
+    ncols: int = 4,
+    panel_size: float = 3.0,
+) -> Figure:
+    """Faces with their ground-truth (dots) and predicted (crosses) 68 landmarks, joined by error lines.
+
+    Args:
+        images: N RGB images [H, W, 3].
+        truths, predictions: N arrays [68, 2] float, (x, y) pixels of their image.
+        titles: N panel titles (may span lines).
+        ncols: panels per row.
+        panel_size: side of one panel, inches.
+    """
+    for name, values in (("truths", truths), ("predictions", predictions), ("titles", titles)):
+        if values is not None and len(values) != len(images):
+            raise ValueError(f"{name} has {len(values)} entries for {len(images)} images; give one per image")
+    fig = plot_faces(images, None, titles, ncols=ncols, panel_size=panel_size)
+    for ax, truth, predicted in zip(fig.axes, truths, predictions, strict=True):
+        _draw_landmark_pair(ax, _check_landmarks(truth), _check_landmarks(predicted))
+    fig.axes[0].legend(loc="lower left", fontsize=7, framealpha=0.85)
+    return fig
+
+
+def plot_landmark_heatmaps(
+    images: Sequence[np.ndarray] | np.ndarray,
+    targets: np.ndarray | torch.Tensor,
+    predicted: np.ndarray | torch.Tensor,
+    *,
+    landmark: int = 30,
+    zoom: int = 7,
+    panel_size: float = 2.2,
+) -> Figure:
+    """Landmark heatmap targets beside a network's heatmaps, one face per row.
+
+    Columns: the targets as their maximum over the 68 channels, over the face, and one
+    landmark's target channel alone, zoomed on its peak; then the same two for the predictions.
+    Targets are drawn on 0..1; predictions on 0..their largest value, with their own colorbar,
+    so that a network that is not yet sure still shows where it looks.
+
+    Args:
+        images: N RGB crops [S, S, 3], the network's input.
+        targets, predicted: [N, 68, h, h] heatmaps (targets peak at 1), h = S / 4.
+        landmark: the landmark (0-based iBUG index) of the zoomed columns; 30 is the nose tip.
+        zoom: half-side of the zoomed window, heatmap pixels.
+        panel_size: side of one panel, inches.
+    """
+    targets, predicted = _as_numpy(targets), _as_numpy(predicted)
+    if targets.shape != predicted.shape or targets.ndim != 4 or targets.shape[1] != NUM_LANDMARKS:
+        raise ValueError(
+            "targets and predicted must both be [N, 68, h, h], "
+            f"got {list(targets.shape)} and {list(predicted.shape)}"
+        )
+    if len(images) != len(targets):
+        raise ValueError(f"{len(images)} images for {len(targets)} heatmap sets; give one per image")
+    h = targets.shape[-1]
+    top = max(float(predicted.max()), 1e-6)
+    fig, axes = plt.subplots(
+        len(images),
+        4,
+        figsize=(4 * panel_size + 1.2, len(images) * panel_size + 0.3),
+        layout="constrained",
+        squeeze=False,
+    )
+    for row, (image, target, output) in enumerate(zip(images, targets, predicted, strict=True)):
+        crop = _check_square_crop(image)
+        y, x = np.unravel_index(np.argmax(target[landmark]), (h, h))
+        window = (slice(max(y - zoom, 0), y + zoom + 1), slice(max(x - zoom, 0), x + zoom + 1))
+        for col, maps, vmax in ((0, target, 1.0), (2, output, top)):
+            _show_face(axes[row, col], crop)
+            draw_heatmap(axes[row, col], maps.max(0), crop_size=crop.shape[0], vmax=vmax)
+            zoomed = axes[row, col + 1].imshow(
+                maps[landmark][window], cmap=HEATMAP_CMAP, vmin=0, vmax=vmax, interpolation="nearest"
+            )
+            axes[row, col + 1].set_xticks([])
+            axes[row, col + 1].set_yticks([])
+            if row == 0:
+                fig.colorbar(zoomed, ax=axes[:, col + 1], shrink=0.6, label=("target", "predicted")[col // 2])
+    titles = ("target, max over 68", f"target, landmark {landmark}", "predicted, max over 68", "predicted")
+    for col, text in enumerate(titles):
+        axes[0, col].set_title(text, fontsize=9)
+    return fig
+
+
+def plot_fan_outputs(image: np.ndarray, features: FanFeatures, *, panel_size: float = 2.4) -> Figure:
+    """What each part of a FAN computes for one face (``FAN.forward_features`` on a batch of one).
+
+    Top row: the input, then each stack's 68 landmark heatmaps (their maximum) over the face, on
+    one colour scale from 0 to the largest value of any stack.
+    Bottom row: the stem's features and each stack's features (the input of its landmark head),
+    as the mean over channels of |activation| scaled by each channel's largest value.
+
+    Args:
+        image: [S, S, 3] RGB crop, the network's input.
+        features: the network's :class:`auheat.models.backbone.FanFeatures` for that input.
+    """
+    crop = _check_square_crop(image)
+    stacks = len(features.heatmaps)
+    fig, axes = plt.subplots(
+        2, stacks + 1, figsize=((stacks + 1) * panel_size, 2 * panel_size + 0.4), layout="constrained"
+    )
+    axes = axes.reshape(2, stacks + 1)
+    _show_face(axes[0, 0], crop)
+    axes[0, 0].set_title(f"input {crop.shape[0]}x{crop.shape[1]}", fontsize=9)
+    # Each channel scaled by its own largest |activation|, so that a few loud channels do not hide the rest.
+    energy = [np.abs(_as_numpy(f[0])) for f in (features.stem, *features.stacks)]
+    energy = [(e / np.maximum(e.max((1, 2), keepdims=True), 1e-12)).mean(0) for e in energy]
+    for col, (ax, maps) in enumerate(zip(axes[1], energy, strict=True)):
+        ax.imshow(maps, cmap="viridis")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        name = "stem" if col == 0 else f"stack {col}"
+        ax.set_title(
+            f"{name} features, {maps.shape[0]}x{maps.shape[1]}\nmean of scaled |activation|", fontsize=9
+        )
+    top = max(max(float(maps[0].max()) for maps in features.heatmaps), 1e-6)  # one scale for all stacks
+    for i, maps in enumerate(features.heatmaps):
+        heatmaps = _as_numpy(maps[0])
+        _show_face(axes[0, i + 1], crop)
+        draw_heatmap(axes[0, i + 1], heatmaps.max(0).clip(0, None), crop_size=crop.shape[0], vmax=top)
+        axes[0, i + 1].set_title(
+            f"stack {i + 1} heatmaps\nmax over {heatmaps.shape[0]}, 0..{top:.2f}", fontsize=9
+        )
+    return fig
+
+
+def plot_landmark_training(log: pd.DataFrame, *, figsize: tuple[float, float] = (9.0, 3.2)) -> Figure:
+    """A landmark pretraining run per epoch: training loss, and NME on the held-out faces.
+
+    Args:
+        log: the run's ``metrics.jsonl`` read by :func:`auheat.train.read_log` (columns ``epoch``,
+            ``train_loss``, ``NME_mean``, ``NME_median``).
+    """
+    missing = {"epoch", "train_loss", "NME_mean", "NME_median"} - set(log.columns)
+    if missing:
+        raise ValueError(f"log lacks columns {sorted(missing)}: is it a landmark run's metrics.jsonl?")
+    fig, (left, right) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    left.plot(log["epoch"], log["train_loss"], "o-")
+    left.set(xlabel="epoch", ylabel="loss (sum over stacks of heatmap MSE)", title="training loss")
+    for column, label in (("NME_mean", "mean"), ("NME_median", "median")):
+        right.plot(log["epoch"], log[column], "o-", label=label)
+    right.set(xlabel="epoch", ylabel="NME (inter-ocular)", title="held-out synthetic subjects")
+    right.legend()
+    for ax in (left, right):
+        if len(log) <= 12:
+            ax.set_xticks(log["epoch"].tolist())
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    return fig
+
+
+# -- Transfer methods: training runs and their heatmaps (Chapters 4 to 7) -------------------------
+
+
+def plot_learning_curves(
+    logs: pd.DataFrame | Mapping[str, pd.DataFrame],
+    *,
+    per_au: bool = True,
+    figsize: tuple[float, float] = (11.0, 3.4),
+) -> Figure:
+    """An AU run per epoch: training loss, and ICC(3,1) and MAE on the evaluation split.
+
+    Args:
+        logs: a run's metrics log (``metrics.jsonl`` read by :func:`auheat.train.read_log`, with
+            columns ``epoch``, ``train_loss``, ``ICC_mean``, ``MAE_mean`` and ``ICC_AUxx``,
+            ``MAE_AUxx`` per AU), or name -> log to compare runs, one line each.
+        per_au: with a single log, draw each AU's ICC and MAE as thin grey lines behind the mean.
+        figsize: size of the figure, inches.
+    """
+    runs = {"": logs} if isinstance(logs, pd.DataFrame) else dict(logs)
+    if not runs:
+        raise ValueError("logs is empty: give a metrics log or a mapping of them")
+    for name, log in runs.items():
+        missing = {"epoch", "train_loss", "ICC_mean", "MAE_mean"} - set(log.columns)
+        if missing:
+            raise ValueError(
+                f"log {name!r} lacks columns {sorted(missing)}: is it an AU run's metrics.jsonl?"
+            )
+    single = len(runs) == 1
+    last_epoch = max(int(log["epoch"].max()) for log in runs.values())
+    fig, axes = plt.subplots(1, 3, figsize=figsize, layout="constrained")
+    panels = (
+        ("train_loss", "masked heatmap MSE", "training loss"),
+        ("ICC", "ICC(3,1)", "ICC on the held-out subjects"),
+        ("MAE", "MAE (intensity levels)", "MAE on the held-out subjects"),
+    )
+    for ax, (key, ylabel, title) in zip(axes, panels, strict=True):
+        for name, log in runs.items():
+            if key == "train_loss":
+                ax.plot(log["epoch"], log[key], "o-", label=name or "training loss")
+                continue
+            if single and per_au:
+                columns = sorted(c for c in log.columns if re.fullmatch(f"{key}_AU\\d+", c))
+                for k, column in enumerate(columns):
+                    ax.plot(
+                        log["epoch"],
+                        log[column],
+                        "-",
+                        c="0.7",
+                        lw=0.8,
+                        marker=".",
+                        label="one AU" if k == 0 else None,
+                    )
+            ax.plot(log["epoch"], log[f"{key}_mean"], "o-", lw=2, label=name or "mean over AUs")
+        if key == "ICC":
+            ax.axhline(0.0, c="0.3", lw=0.8, ls=":")
+        ax.set(xlabel="epoch", ylabel=ylabel, title=title, xlim=(0.5, last_epoch + 0.5))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.grid(alpha=0.3)
+    axes[1 if single else 0].legend(fontsize=8)
+    return fig
+
+
+def parameter_table(model: torch.nn.Module, depth: int = 2) -> pd.DataFrame:
+    """A model's trainable and frozen parameters, part by part, with a total row.
+
+    Args:
+        model: any module; a parameter is trainable when ``requires_grad`` is set.
+        depth: parameters are grouped by the first ``depth`` names of their module's path
+            (``fan.m0`` for depth 2), in module order.
+
+    Returns:
+        Rows per part then ``"total"``; columns ``module`` (the part's class), ``trainable``,
+        ``frozen`` (parameter counts; BatchNorm running statistics are buffers, not counted).
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    rows: dict[str, dict[str, object]] = {}
+    for name, parameter in model.named_parameters():
+        part = ".".join(name.split(".")[:-1][:depth]) or name
+        if part not in rows:
+            owner = model.get_submodule(part) if part != name else parameter
+            rows[part] = {"module": type(owner).__name__, "trainable": 0, "frozen": 0}
+        rows[part]["trainable" if parameter.requires_grad else "frozen"] += parameter.numel()
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["module", "trainable", "frozen"])
+    table.loc["total"] = ["", int(table["trainable"].sum()), int(table["frozen"].sum())]
+    table[["trainable", "frozen"]] = table[["trainable", "frozen"]].astype(int)
+    table.index.name = "part"
+    return table
+
+
+def showcase_frames(dataset: PreparedDataset, aus: AUSelection, count: int = 3) -> list[int]:
+    """Positions of ``count`` frames from different subjects that show the given AUs strongly.
+
+    Each subject's frame with the largest summed intensity of ``aus`` (unlabelled counts as 0)
+    is a candidate; the ``count`` subjects whose candidate sums most are kept, strongest first.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    columns = [dataset.aus.index(number) for number in _known_aus(aus, dataset.aus, "the dataset")]
+    strength = np.nan_to_num(np.asarray(dataset.intensities)[:, columns]).sum(1)
+    subjects = dataset.frames["subject"].to_numpy()
+    best: dict[str, int] = {}
+    for position in np.argsort(-strength, kind="stable"):
+        best.setdefault(subjects[position], int(position))
+    if len(best) < count:
+        raise ValueError(f"the dataset holds {len(best)} subjects, fewer than count={count}")
+    return list(best.values())[:count]
+
+
+def _known_aus(aus: AUSelection, available: Sequence[int], owner: str) -> tuple[int, ...]:
+    numbers = resolve_aus(aus)
+    missing = [n for n in numbers if n not in tuple(available)]
+    if missing:
+        raise ValueError(f"{owner} has no AU(s) {missing}; its AUs: {list(available)}")
+    return numbers
+
+
+def _model_inputs(
+    model: torch.nn.Module, dataset: PreparedDataset, indices: Sequence[int], input_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[np.ndarray]]:
+    """A batch of dataset frames as the trainer feeds them (images [N, 3, S, S] in [0, 1],
+    landmarks [N, 68, 2] input pixels, intensities [N, K]), and the frames' crops [H, W, 3]."""
+    if not len(indices):
+        raise ValueError("indices is empty: give the positions of the frames to show")
+    samples = [dataset[int(i)] for i in indices]
+    batch = default_collate([{k: s[k] for k in ("image", "landmarks", "intensities")} for s in samples])
+    device = next(model.parameters()).device
+    images, landmarks, intensities = prepare_batch(batch, device, input_size)
+    return images, landmarks, intensities, [s["image"].permute(1, 2, 0).numpy() for s in samples]
+
+
+def plot_face_maps(
+    crops: Sequence[np.ndarray],
+    maps: np.ndarray | torch.Tensor,
+    titles: Sequence[Sequence[str]] | None = None,
+    *,
+    centres: np.ndarray | torch.Tensor | None = None,
+    row_labels: Sequence[str] | None = None,
+    vmax: float = MAX_INTENSITY,
+    colorbar_label: str = "heatmap value",
+    panel_size: float = 1.9,
+) -> Figure:
+    """Maps laid over faces: row n shows face n under each of its M maps.
+
+    Args:
+        crops: N square RGB crops [S, S, 3].
+        maps: [N, M, h, h] float, each covering its crop's square (heatmap pixels).
+        titles: N rows of M panel titles.
+        centres: optional [N, M, C, 2] (x, y) crop pixels drawn as small circles (NaN skipped),
+            e.g. each panel's AU centres.
+        row_labels: N labels written left of the rows.
+        vmax: value drawn with the top colour; one scale for every panel.
+        colorbar_label: the label of the shared colorbar.
+        panel_size: side of one panel, inches.
+    """
+    maps = _as_numpy(maps)
+    if maps.ndim != 4 or maps.shape[-1] != maps.shape[-2]:
+        raise ValueError(f"maps must be [N, M, h, h], got shape {list(maps.shape)}")
+    n, m = maps.shape[:2]
+    if len(crops) != n:
+        raise ValueError(f"{len(crops)} crops for {n} rows of maps; give one crop per row")
+    for name, values in (("titles", titles), ("row_labels", row_labels)):
+        if values is not None and len(values) != n:
+            raise ValueError(f"{name} has {len(values)} entries for {n} rows; give one per row")
+    points = None if centres is None else _as_numpy(centres).astype(np.float64)
+    if points is not None and (points.shape[:2] != (n, m) or points.ndim != 4 or points.shape[-1] != 2):
+        raise ValueError(f"centres must be [N, M, C, 2] = [{n}, {m}, C, 2], got {list(points.shape)}")
+    title_lines = max((t.count("\n") + 1 for row in titles for t in row), default=0) if titles else 0
+    fig, axes = plt.subplots(
+        n,
+        m,
+        figsize=(panel_size * m + 0.9, (panel_size + 0.17 * title_lines) * n),
+        layout="constrained",
+        squeeze=False,
+    )
+    for r in range(n):
+        crop = _check_square_crop(crops[r])
+        for c in range(m):
+            ax = axes[r, c]
+            _show_face(ax, crop)
+            artist = draw_heatmap(ax, maps[r, c], crop_size=crop.shape[0], vmax=vmax)
+            if points is not None:
+                xy = points[r, c][~np.isnan(points[r, c]).any(-1)]
+                ax.scatter(*xy.T, s=22, facecolors="none", edgecolors="#4fc3f7", linewidths=0.9)
+            ax.set_xlim(-0.5, crop.shape[0] - 0.5)
+            ax.set_ylim(crop.shape[0] - 0.5, -0.5)
+            if titles is not None:
+                ax.set_title(titles[r][c], fontsize=8)
+        if row_labels is not None:
+            axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
+    fig.colorbar(artist, ax=axes, shrink=0.7, label=colorbar_label)
+    return fig
+
+
+def _frame_labels(dataset: PreparedDataset, indices: Sequence[int]) -> list[str]:
+    rows = dataset.frames.iloc[[int(i) for i in indices]]
+    return [f"{r['subject']} {r['session']}\nframe {r['frame']}" for _, r in rows.iterrows()]
+
+
+@torch.no_grad()
+def plot_predicted_vs_target(
+    model: torch.nn.Module,
+    dataset: PreparedDataset,
+    indices: Sequence[int],
+    aus: AUSelection,
+    input_size: int,
+    *,
+    design: str = "variable",
+    target_options: Mapping[str, float] | None = None,
+    panel_size: float = 1.9,
+) -> Figure:
+    """A heatmap model's AU heatmaps beside their targets, on dataset frames (one per row).
+
+    For each AU of ``aus`` two columns: the target encoded from the frame's label, as the
+    training loss encodes it (:class:`auheat.tasks.AUTask`), and the model's heatmap. Titles give
+    the label and the decoded intensity (the heatmap's maximum, clamped to [0, 5]); circles mark
+    the AU's centres.
+
+    Args:
+        model: an AU model with heatmap output (``model.aus`` those of ``dataset``), run in eval
+            mode on its own device (its mode is restored afterwards).
+        dataset: a prepared dataset, e.g. the held-out fold.
+        indices: positions of the frames to show (e.g. :func:`showcase_frames`).
+        aus: the AUs to show, among the model's.
+        input_size: side of the network input, the training run's (``TrainConfig.input_size``).
+        design, target_options: the target design of the training run and its options.
+        panel_size: side of one panel, inches.
+    """
+    if getattr(model, "output", "heatmaps") != "heatmaps":
+        raise ValueError("the model outputs intensities, not heatmaps: there is no heatmap to draw")
+    model_aus = tuple(model.aus)
+    if tuple(dataset.aus) != model_aus:
+        raise ValueError(f"the model predicts AUs {list(model_aus)}, the dataset labels {list(dataset.aus)}")
+    numbers = _known_aus(aus, model_aus, "the model")
+    images, landmarks, intensities, crops = _model_inputs(model, dataset, indices, input_size)
+    was_training = model.training
+    model.eval()
+    try:
+        output = model(images).float()
+    finally:
+        model.train(was_training)
+    side = output.shape[-1]
+    targets = encode_heatmaps(
+        crop_to_heatmap(landmarks, input_size, side),
+        intensities,
+        model_aus,
+        size=side,
+        design=design,
+        **dict(target_options or {}),
+    )
+    decoded = decode_heatmaps(output).intensities
+    channels = [model_aus.index(n) for n in numbers]
+    maps = torch.stack([t for c in channels for t in (targets[:, c], output[:, c])], 1)
+    crop_points = torch.stack([s.float() for s in (dataset[int(i)]["landmarks"] for i in indices)])
+    au_points = au_centres(crop_points, numbers)  # [N, M, C, 2] crop pixels
+    titles = []
+    for r in range(len(crops)):
+        row = []
+        for n, c in zip(numbers, channels, strict=True):
+            label = float(intensities[r, c])
+            shown = "unlabelled" if np.isnan(label) else f"I = {label:g}"
+            row.append(f"{get_au(n).label} target\n{shown}")
+            row.append(f"{get_au(n).label} predicted\nmax {float(decoded[r, c]):.2f}")
+        titles.append(row)
+    return plot_face_maps(
+        crops,
+        maps.cpu(),
+        titles,
+        centres=au_points.repeat_interleave(2, dim=1),
+        row_labels=_frame_labels(dataset, indices),
+        vmax=1.0 if design == "binary" else MAX_INTENSITY,
+        panel_size=panel_size,
+    )
+
+
+@torch.no_grad()
+def plot_attention_maps(
+    model: torch.nn.Module,
+    dataset: PreparedDataset,
+    indices: Sequence[int],
+    aus: AUSelection,
+    input_size: int,
+    *,
+    panel_size: float = 1.9,
+) -> Figure:
+    """An attention model's maps (:meth:`auheat.models.Attention.attention_maps`, in [0, 1]) over
+    dataset frames: one row per frame, one column per AU of ``aus``, circles at the AU's centres.
+
+    Args:
+        model: a model with an ``attention_maps(images)`` method giving [N, K, h, h], and ``aus``.
+        dataset, indices, aus, input_size, panel_size: as for :func:`plot_predicted_vs_target`.
+    """
+    if not hasattr(model, "attention_maps"):
+        raise ValueError(f"{type(model).__name__} has no attention maps (an 'attention' model has)")
+    model_aus = tuple(model.aus)
+    numbers = _known_aus(aus, model_aus, "the model")
+    images, _, _, crops = _model_inputs(model, dataset, indices, input_size)
+    was_training = model.training
+    model.eval()
+    try:
+        attention = model.attention_maps(images).float()
+    finally:
+        model.train(was_training)
+    maps = attention[:, [model_aus.index(n) for n in numbers]].cpu()
+    crop_points = torch.stack([dataset[int(i)]["landmarks"].float() for i in indices])
+    titles = [[f"{get_au(n).label}\n{get_au(n).name}" for n in numbers]] * len(crops)
+    return plot_face_maps(
+        crops,
+        maps,
+        titles,
+        centres=au_centres(crop_points, numbers),
+        row_labels=_frame_labels(dataset, indices),
+        vmax=1.0,
+        colorbar_label="attention",
+        panel_size=panel_size,
+    )
