@@ -18,17 +18,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from auheat.atomic import write_atomically
 from auheat.aus import get_au
-from auheat.data.align import CROP_SIZE, align_face
+from auheat.data.align import align_face
 from auheat.data.photos import read_pts
 from auheat.experiment import load_au_model
 from auheat.heatmaps import decode_heatmaps
 from auheat.models.weights import hub_checkpoint_path
+from auheat.train import resize_input
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 S3FD_CHECKPOINT = "s3fd-619a316812.pth"  # the detector file face_alignment 1.5 downloads
@@ -154,9 +154,9 @@ def predict_images(
         if points.shape != (68, 2):
             raise ValueError(f"{path}: its landmarks have shape {list(points.shape)}, expected [68, 2]")
         crop, crop_points = align_face(image, points)
-        x = torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(255).to(device)
-        if input_size != CROP_SIZE:
-            x = F.interpolate(x, size=(input_size, input_size), mode="bilinear", antialias=True)
+        x = resize_input(
+            torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(255).to(device), input_size
+        )
         with torch.no_grad():
             output = model(x)
         heatmaps = output if model.output == "heatmaps" else None

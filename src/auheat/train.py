@@ -58,6 +58,16 @@ class TrainConfig:
     device: str = "auto"  # "auto": CUDA when available (the local rank's GPU), else CPU
 
 
+def resize_input(images: torch.Tensor, size: int) -> torch.Tensor:
+    """[B, 3, H, W] images in [0, 1] resized to [B, 3, size, size], staying in [0, 1].
+
+    Antialiased bilinear filtering, which overshoots slightly at edges, hence the clamp.
+    """
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True).clamp_(0, 1)
+
+
 def prepare_batch(
     batch: dict[str, Any], device: torch.device, input_size: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -66,7 +76,7 @@ def prepare_batch(
     landmarks = batch["landmarks"].to(device, non_blocking=True)
     crop = images.shape[-1]
     if crop != input_size:
-        images = F.interpolate(images, size=(input_size, input_size), mode="bilinear", antialias=True)
+        images = resize_input(images, input_size)
         landmarks = crop_to_heatmap(landmarks, crop_size=crop, heatmap_size=input_size)
     return images, landmarks, batch["intensities"].to(device, non_blocking=True)
 
