@@ -129,6 +129,46 @@ def evaluate_checkpoint(
     return evaluate_model(model.to(device), test, task, device, info["config"]["input_size"], batch_size)
 
 
+def train_or_load(
+    data: str | Path,
+    method: str,
+    out: str | Path,
+    fold: int | None = None,
+    stacks: int = 1,
+    width: int = 64,
+    options: dict[str, Any] | None = None,
+    design: str = "variable",
+    config: TrainConfig | None = None,
+    train_subjects: int | None = None,
+    progress: bool = True,
+) -> tuple[AUModel, pd.DataFrame]:
+    """The model of a finished run in ``out`` and its metrics log, training (or resuming) it first
+    if it has not reached ``config.epochs``. Arguments as :func:`train_au_model`.
+
+    The model is the last epoch's (``last.safetensors``), in eval mode.
+    """
+    config = config or TrainConfig()
+    out = Path(out)
+    log_path = out / LOG
+    if not (log_path.exists() and read_log(log_path)["epoch"].max() >= config.epochs):
+        train_au_model(
+            data,
+            method,
+            out,
+            fold,
+            stacks,
+            width,
+            options=options,
+            design=design,
+            config=config,
+            train_subjects=train_subjects,
+            resume=(out / LAST).exists(),
+            progress=progress,
+        )
+    model, _ = load_au_model(out / LAST)
+    return model, read_log(log_path)
+
+
 def compare_methods(
     data: str | Path,
     methods: list[str],
@@ -156,23 +196,19 @@ def compare_methods(
             for count in subject_counts:
                 name = f"{method}-{design}-fold{fold if fold is not None else 'all'}-n{count or 'all'}"
                 out = Path(root) / name
-                log_path = out / LOG
-                finished = log_path.exists() and read_log(log_path)["epoch"].max() >= config.epochs
-                if not finished:
-                    train_au_model(
-                        data,
-                        method,
-                        out,
-                        fold,
-                        stacks,
-                        width,
-                        design=design,
-                        config=config,
-                        train_subjects=count,
-                        resume=(out / LAST).exists(),
-                        progress=progress,
-                    )
-                last = read_log(log_path).iloc[-1]
+                _, log = train_or_load(
+                    data,
+                    method,
+                    out,
+                    fold,
+                    stacks,
+                    width,
+                    design=design,
+                    config=config,
+                    train_subjects=count,
+                    progress=progress,
+                )
+                last = log.iloc[-1]
                 subjects = len(read_info(out / LAST)["train_subjects"])
                 for metric_au in [c for c in last.index if c.startswith(("ICC_", "MAE_"))]:
                     metric, au = metric_au.split("_", 1)

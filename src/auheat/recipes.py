@@ -52,7 +52,7 @@ QUICK = Recipe(
 # (landmark pretraining, the method chapters and the comparison grid) builds in well under an hour
 # on 2 cores: a training step of 16 crops takes about 0.15 s there.
 CPU = Recipe(
-    "cpu", 1, 32, 128, landmark_frames_per_subject=4, landmark_epochs=5, au_frames_per_subject=20, au_epochs=6
+    "cpu", 1, 32, 128, landmark_frames_per_subject=8, landmark_epochs=8, au_frames_per_subject=20, au_epochs=6
 )
 # The paper's network (2DFAN4) on a GPU.
 PAPER = Recipe(
