@@ -29,21 +29,18 @@ from __future__ import annotations
 import argparse
 
 from auheat.data.layouts import BP4D_LABEL, BP4D_SUBJECT, UNKNOWN_CODE, bp4d_layout
-from auheat.data.scripts import add_common_arguments, named_folders, protocol_argument, run
+from auheat.data.scripts import (
+    add_common_arguments,
+    add_partition_arguments,
+    named_folders,
+    protocol_argument,
+    run,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--partition",
-        action="append",
-        required=True,
-        metavar="NAME=FOLDER",
-        help="a protocol part and its folder of subject folders; give train= and test=",
-    )
-    parser.add_argument(
-        "--labels", action="append", default=[], metavar="NAME=FOLDER", help="where a part's label files are"
-    )
+    add_partition_arguments(parser, "subject folders")
     parser.add_argument("--label-template", default=BP4D_LABEL, help=f"default {BP4D_LABEL!r}")
     parser.add_argument("--subject-pattern", default=BP4D_SUBJECT, help=f"default {BP4D_SUBJECT!r}")
     parser.add_argument("--unknown-code", type=float, default=UNKNOWN_CODE, help="default 9")

@@ -32,21 +32,18 @@ from __future__ import annotations
 import argparse
 
 from auheat.data.layouts import FERA2017_LABEL, FERA2017_VIDEO, UNKNOWN_CODE, fera2017_layout
-from auheat.data.scripts import add_common_arguments, named_folders, protocol_argument, run
+from auheat.data.scripts import (
+    add_common_arguments,
+    add_partition_arguments,
+    named_folders,
+    protocol_argument,
+    run,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--partition",
-        action="append",
-        required=True,
-        metavar="NAME=FOLDER",
-        help="a protocol part and its folder of videos; give train= and test=",
-    )
-    parser.add_argument(
-        "--labels", action="append", default=[], metavar="NAME=FOLDER", help="where a part's label files are"
-    )
+    add_partition_arguments(parser, "videos")
     parser.add_argument("--video-template", default=FERA2017_VIDEO, help=f"default {FERA2017_VIDEO!r}")
     parser.add_argument("--label-template", default=FERA2017_LABEL, help=f"default {FERA2017_LABEL!r}")
     parser.add_argument("--unknown-code", type=float, default=UNKNOWN_CODE, help="default 9")

@@ -25,17 +25,14 @@ def _synth(args: argparse.Namespace) -> None:
     # Imported here so that the other subcommands do not load the renderer.
     from auheat.synth.generate import generate_dataset
 
-    try:
-        root = generate_dataset(
-            args.preset,
-            args.out,
-            frames_per_subject=args.frames_per_subject,
-            seed=args.seed,
-            workers=args.workers,
-            overwrite=args.overwrite,
-        )
-    except (FileExistsError, ValueError) as error:  # a user's mistake: the message, not a traceback
-        raise SystemExit(f"auheat synth: {error}") from None
+    root = generate_dataset(
+        args.preset,
+        args.out,
+        frames_per_subject=args.frames_per_subject,
+        seed=args.seed,
+        workers=args.workers,
+        overwrite=args.overwrite,
+    )
     print(f"wrote {root}")
 
 

@@ -57,6 +57,23 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def add_partition_arguments(parser: argparse.ArgumentParser, holds: str) -> None:
+    """``--partition NAME=FOLDER`` (repeated) and ``--labels NAME=FOLDER``, for releases split in folders.
+
+    ``holds`` says what a partition folder holds, for the help text.
+    """
+    parser.add_argument(
+        "--partition",
+        action="append",
+        required=True,
+        metavar="NAME=FOLDER",
+        help=f"a protocol part and its folder of {holds}; give train= and test=",
+    )
+    parser.add_argument(
+        "--labels", action="append", default=[], metavar="NAME=FOLDER", help="where a part's label files are"
+    )
+
+
 def named_folders(pairs: list[str]) -> dict[str, Path]:
     """``["train=/data/a", "test=/data/b"]`` -> ``{"train": Path("/data/a"), "test": Path("/data/b")}``."""
     folders = {}

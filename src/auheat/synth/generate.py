@@ -86,6 +86,19 @@ def _image_path(subject: str, session: str, frame: int) -> str:
     return f"images/{subject}/{session}/{frame:06d}.jpg"
 
 
+def _checked(preset: str | Preset, frames_per_subject: int | None, seed: int) -> tuple[Preset, int]:
+    """The preset named and the frames per subject to make (its default for None), checked with the seed."""
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    frames_per_subject = (
+        preset.default_frames_per_subject if frames_per_subject is None else frames_per_subject
+    )
+    if not isinstance(frames_per_subject, int) or frames_per_subject < 1:
+        raise ValueError(f"frames_per_subject must be a positive int, got {frames_per_subject!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return preset, frames_per_subject
+
+
 def preset_labels(preset: str | Preset, frames_per_subject: int | None = None, seed: int = 0) -> pd.DataFrame:
     """The label table of the dataset that :func:`generate_dataset` makes, without rendering a face.
 
@@ -105,14 +118,7 @@ def preset_labels(preset: str | Preset, frames_per_subject: int | None = None, s
         :data:`auheat.synth.sessions.VIDEO_FPS`), ``split`` or ``fold`` (the preset's protocol),
         then one int64 column per labelled AU (``AU06``, ...) with the coded intensity 0..5.
     """
-    preset = get_preset(preset) if isinstance(preset, str) else preset
-    frames_per_subject = (
-        preset.default_frames_per_subject if frames_per_subject is None else frames_per_subject
-    )
-    if not isinstance(frames_per_subject, int) or frames_per_subject < 1:
-        raise ValueError(f"frames_per_subject must be a positive int, got {frames_per_subject!r}")
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    preset, frames_per_subject = _checked(preset, frames_per_subject, seed)
     key = PROTOCOL_COLUMNS[preset.protocol["kind"]]
     columns = ["id", "subject", "session", "frame", key, *(au_column(au) for au in preset.aus)]
     labelled = [SESSION_AUS.index(au) for au in preset.aus]
@@ -220,14 +226,7 @@ def generate_dataset(
     Returns:
         the dataset folder, ready for :class:`auheat.data.dataset.PreparedDataset`.
     """
-    preset = get_preset(preset) if isinstance(preset, str) else preset
-    frames_per_subject = (
-        preset.default_frames_per_subject if frames_per_subject is None else frames_per_subject
-    )
-    if not isinstance(frames_per_subject, int) or frames_per_subject < 1:
-        raise ValueError(f"frames_per_subject must be a positive int, got {frames_per_subject!r}")
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    preset, frames_per_subject = _checked(preset, frames_per_subject, seed)
     workers = _default_workers() if workers is None else workers
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
