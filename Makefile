@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch is installed first: a bare torch requirement would pull a CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: test book lint clean
+.PHONY: test book lint clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[book,dev]"
 	touch $@
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+# tests/test_browser.py drives Debian's Chromium and its driver; CI is a fresh Debian machine,
+# as root (sudo otherwise).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || \
+		($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
 
 book: $(STAMP)
 	$(BIN)/python book/build.py --out book/_build

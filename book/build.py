@@ -7,6 +7,11 @@
 The sources are copied to ``<out>/src`` and the executed chapters written there, so the
 committed notebooks stay free of outputs. A cell that raises stops the build with the
 chapter's name and the failing cell; the rendering fails on any Sphinx warning.
+
+The pages load their scripts from the site itself, not from a CDN, so the book works offline:
+require.js and the widget embedder from ``_static/widgets`` (``nb_ipywidgets_js`` in _config.yml),
+MathJax from ``_static/mathjax`` (``mathjax_path``). They are installed with npm from
+book/package-lock.json into book/node_modules and copied there.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import papermill
 import yaml
 
 BOOK = Path(__file__).resolve().parent
+NODE_MODULES = BOOK / "node_modules"
 
 
 def chapters() -> list[str]:
@@ -52,6 +58,47 @@ def execute(names: list[str], src: Path, quick: bool) -> None:
         print(f"  {name}: {time.perf_counter() - start:.1f} s", flush=True)
 
 
+def npm_install() -> None:
+    """Install book/package-lock.json into book/node_modules, unless it is installed already."""
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit(
+            "npm not found: the book serves its scripts itself and installs them with npm; "
+            "install Node.js and npm (Debian: apt-get install nodejs npm)"
+        )
+    lock = BOOK / "package-lock.json"
+    stamp = NODE_MODULES / ".installed-lock.json"  # the lock of the last install, to skip a reinstall
+    if not stamp.exists() or stamp.read_bytes() != lock.read_bytes():
+        # --ignore-scripts: only files are needed, no package runs code on this machine
+        subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=BOOK, check=True)
+        shutil.copy(lock, stamp)
+
+
+def widget_scripts(static: Path) -> None:
+    """Copy require.js and @jupyter-widgets/html-manager's embedder into ``static``."""
+    static.mkdir(parents=True, exist_ok=True)
+    shutil.copy(NODE_MODULES / "requirejs" / "require.js", static)
+    # embed-amd.js bundles the base, controls and output widgets; its icon fonts go beside it (where
+    # embed-setup.js points it). embed.js (the non-AMD build) and the source maps are not needed.
+    dist = NODE_MODULES / "@jupyter-widgets" / "html-manager" / "dist"
+    ignore = shutil.ignore_patterns("embed.js", "libembed-amd.js", "*.map")
+    shutil.copytree(dist, static, ignore=ignore, dirs_exist_ok=True)
+
+
+def mathjax(static: Path) -> None:
+    """Copy MathJax 3's TeX-to-HTML component into ``static`` with what it loads on demand.
+
+    tex-chtml.js finds the rest beside itself: its fonts (in every page with math) and the TeX
+    extensions it autoloads for some macros (boldsymbol, color, cancel, ...).
+    """
+    es5 = NODE_MODULES / "mathjax" / "es5"
+    static.mkdir(parents=True, exist_ok=True)
+    shutil.copy(es5 / "tex-chtml.js", static)
+    shutil.copy(es5.parent / "LICENSE", static)
+    for folder in ("output/chtml/fonts/woff-v2", "input/tex/extensions"):
+        shutil.copytree(es5 / folder, static / folder, dirs_exist_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=BOOK / "_build", help="build folder")
@@ -68,13 +115,24 @@ def main(argv: list[str] | None = None) -> int:
     src = args.out / "src"
     if src.exists():
         shutil.rmtree(src)
-    shutil.copytree(BOOK, src, ignore=shutil.ignore_patterns("_build", "*.ipynb", "build.py", "__pycache__"))
+    shutil.copytree(
+        BOOK,
+        src,
+        ignore=shutil.ignore_patterns(
+            "_build", "*.ipynb", "build.py", "__pycache__", "node_modules", "package*.json"
+        ),
+    )
     execute(names, src, args.quick)
     if args.no_html:
         return 0
     for name in chapters():  # chapters left out of --chapters are rendered unexecuted
         if not (src / f"{name}.ipynb").exists():
             shutil.copy(BOOK / f"{name}.ipynb", src / f"{name}.ipynb")
+    # Not under the sources' _static: Jupyter Book adds every .js file there to every page.
+    # html_extra_path (_config.yml) copies _extra/_static to the site's _static.
+    npm_install()
+    widget_scripts(src / "_extra" / "_static" / "widgets")
+    mathjax(src / "_extra" / "_static" / "mathjax")
     cmd = [
         "jupyter-book",
         "build",

@@ -1,9 +1,6 @@
 """The book: committed chapters are clean, and every chapter executes and renders."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -40,21 +37,6 @@ def test_every_chapter_is_in_the_table_of_contents():
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
     listed = {entry["file"] for entry in toc["chapters"]}
     assert {p.stem for p in CHAPTERS} <= listed
-
-
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("book")
-    # A fresh cache: the chapters make their own data and landmark network, as on a new machine.
-    env = {**os.environ, "AUHEAT_CACHE": str(out / "cache"), "TORCH_HOME": str(out / "torch")}
-    result = subprocess.run(
-        [sys.executable, str(BOOK / "build.py"), "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert result.returncode == 0, f"book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
-    return out
 
 
 @pytest.mark.book

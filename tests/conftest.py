@@ -1,0 +1,26 @@
+"""Fixtures shared by several test modules."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """The whole book built in its quick setting, once for the session (test_book, test_browser)."""
+    out = tmp_path_factory.mktemp("book")
+    # A fresh cache: the chapters make their own data and landmark network, as on a new machine.
+    env = {**os.environ, "AUHEAT_CACHE": str(out / "cache"), "TORCH_HOME": str(out / "torch")}
+    result = subprocess.run(
+        [sys.executable, str(BOOK / "build.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 0, f"book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    return out

@@ -1,0 +1,215 @@
+"""The built book in headless Chromium, offline: every page loads without console errors, its
+figures load, its ipywidgets and math render, and no script comes from a CDN.
+
+Debian's chromium and chromium-driver are used (`make test` installs them); Selenium is given
+the driver's path, so its selenium-manager never downloads a browser.
+"""
+
+import functools
+import re
+import threading
+from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
+
+pytestmark = [pytest.mark.book, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-dev-shm-usage",  # containers have a small /dev/shm
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1280,1024",
+    # Offline: every host but the local server fails to resolve, so the test shows what the site
+    # serves itself, whatever the machine's network.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+SPHINX_PAGES = {"search.html", "genindex.html"}  # Sphinx's own pages, no book content
+CHAPTER = re.compile(r"\d\d_.*\.html")
+WIDGET_VIEWS = "script[type='application/vnd.jupyter.widget-view+json']"
+# A view the widget manager rendered: its root element, placed in the div it inserts before the view.
+RENDERED_WIDGETS = ".widget-subarea > .jupyter-widgets"
+# Sphinx's math, inline and display; MathJax puts its output, an mjx-container, inside each.
+MATH = ".math"
+TYPESET_MATH = f"{MATH}:has(mjx-container):not(:has(mjx-merror))"  # without a TeX error
+# What the pages fetch from other sites, each with its reason; any other URL outside the local
+# server fails the tests. Offline, these fail to load: their console errors are allowed below.
+EXTERNAL = {
+    # The "Open in Colab" badge at the top of each chapter (chapter content), a link out anyway.
+    "https://colab.research.google.com/assets/colab-badge.svg",
+}
+# Console errors known to be harmless, each with its reason; any other SEVERE message fails.
+ALLOWED_ERRORS = [
+    *(
+        re.compile(re.escape(url) + " - Failed to load resource: net::ERR_NAME_NOT_RESOLVED")
+        for url in EXTERNAL
+    ),
+    # Sphinx 7 writes inline scripts added before the build twice (a None and a '' file name,
+    # sphinx-doc/sphinx#13402, fixed in Sphinx 8, which Jupyter Book 1 does not allow): the second
+    # copy of sphinx-thebe's identical configuration fails to redeclare its constants.
+    re.compile(r"Uncaught SyntaxError: Identifier 'THEBE_JS_URL' has already been declared"),
+]
+
+
+@dataclass
+class Page:
+    errors: list[str]  # SEVERE console messages, less the allowed ones
+    images: list[tuple[str, bool]]  # every <img>: its source (data: URLs cut short), whether it loaded
+    figures: int  # images in cell outputs (widgets' outputs included) that loaded
+    widget_views: int  # widget views embedded in the page
+    rendered_widgets: int  # of them, those the widget manager rendered
+    math: int  # math elements in the page
+    typeset_math: int  # of them, those MathJax typeset without a TeX error
+    urls: list[str]  # every script and resource the page asked for
+
+
+@pytest.fixture(scope="module")
+def site(built_book):
+    """The built HTML over http on 127.0.0.1 (require.js cannot load modules from file://)."""
+    html = built_book / "_build" / "html"
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # keep the test output to failures
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(html)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield html, f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
+    if missing:
+        pytest.fail(
+            f"{' and '.join(missing)} not found: install Debian's browser and its driver with "
+            "`apt-get install chromium chromium-driver` (`make test` does it)",
+            pytrace=False,
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(120)
+    yield driver
+    driver.quit()
+
+
+def visit(driver, url: str) -> Page:
+    driver.get_log("browser")  # drop what earlier pages logged
+    driver.get(url)  # returns once the page and its images loaded
+    views = driver.execute_script(f'return document.querySelectorAll("{WIDGET_VIEWS}").length')
+    rendered = f'return document.querySelectorAll("{RENDERED_WIDGETS}").length'
+    loading = "return [...document.images].some(i => !i.complete)"
+    untypeset = f'return document.querySelectorAll("{MATH}:not(:has(mjx-container))").length'
+    try:
+        # The widget manager renders after its scripts ran, and the images inside widgets load
+        # after that; MathJax typesets after it loaded. A timeout shows in the facts below.
+        WebDriverWait(driver, 60).until(lambda d: d.execute_script(rendered) >= views)
+        WebDriverWait(driver, 30).until(lambda d: not d.execute_script(loading))
+        WebDriverWait(driver, 30).until(lambda d: not d.execute_script(untypeset))
+    except TimeoutException:
+        pass
+    facts = driver.execute_script(f"""
+    const loaded = i => i.complete && i.naturalWidth > 0;
+    return {{
+        images: [...document.images].map(i => [i.src.slice(0, 100), loaded(i)]),
+        figures: [...document.querySelectorAll(".cell_output img")].filter(loaded).length,
+        rendered: document.querySelectorAll("{RENDERED_WIDGETS}").length,
+        math: document.querySelectorAll("{MATH}").length,
+        typeset: document.querySelectorAll("{TYPESET_MATH}").length,
+        urls: [...[...document.scripts].map(s => s.src).filter(s => s),
+               ...performance.getEntriesByType("resource").map(e => e.name)],
+    }}""")
+    errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    return Page(
+        errors=[m for m in errors if not any(p.search(m) for p in ALLOWED_ERRORS)],
+        images=[tuple(i) for i in facts["images"]],
+        figures=facts["figures"],
+        widget_views=views,
+        rendered_widgets=facts["rendered"],
+        math=facts["math"],
+        typeset_math=facts["typeset"],
+        urls=facts["urls"],
+    )
+
+
+@pytest.fixture(scope="module")
+def pages(browser, site) -> dict[str, Page]:
+    """Every page of the built book, as the browser saw it (listed from the build, so new
+    chapters are covered without a change here)."""
+    html, base = site
+    names = sorted(p.name for p in html.glob("*.html") if p.name not in SPHINX_PAGES)
+    assert "intro.html" in names, f"no landing page in {html}"
+    return {name: visit(browser, base + name) for name in names}
+
+
+def test_pages_log_no_console_errors(pages):
+    errors = {name: page.errors for name, page in pages.items() if page.errors}
+    assert not errors, f"console errors: {errors}"
+
+
+def test_chapter_figures_load(pages):
+    chapters = [name for name in pages if CHAPTER.fullmatch(name)]
+    assert chapters, "no chapter pages"
+    without = [name for name in chapters if not pages[name].figures]
+    assert not without, f"chapter pages without a figure that loaded: {without}"
+    broken = {
+        name: [src for src, ok in page.images if not ok and src not in EXTERNAL]
+        for name, page in pages.items()
+    }
+    broken = {name: srcs for name, srcs in broken.items() if srcs}
+    assert not broken, f"images that did not load: {broken}"
+
+
+def test_widgets_render(pages):
+    with_widgets = {name: page for name, page in pages.items() if page.widget_views}
+    assert with_widgets, "no page embeds an ipywidget"
+    unrendered = {
+        name: f"{page.rendered_widgets} of {page.widget_views} views rendered"
+        for name, page in with_widgets.items()
+        if page.rendered_widgets < page.widget_views
+    }
+    assert not unrendered, f"widgets not rendered: {unrendered}"
+
+
+def test_math_renders(pages):
+    with_math = {name: page for name, page in pages.items() if page.math}
+    assert with_math, "no page has math"
+    untypeset = {
+        name: f"{page.typeset_math} of {page.math} typeset"
+        for name, page in with_math.items()
+        if page.typeset_math < page.math
+    }
+    assert not untypeset, f"math not typeset by MathJax (or with a TeX error): {untypeset}"
+
+
+def test_pages_load_from_the_site_only(pages, site):
+    _, base = site
+    embedder = base + "_static/widgets/embed-amd.js"  # the widget manager, which loads the widgets
+    mathjax = base + "_static/mathjax/tex-chtml.js"  # mathjax_path in _config.yml
+    for name, page in pages.items():
+        if page.widget_views:
+            assert any(u.startswith(embedder) for u in page.urls), f"{name} lacks {embedder}"
+        if page.math:
+            assert any(u.startswith(mathjax) for u in page.urls), f"{name} lacks {mathjax}"
+        outside = {u for u in page.urls if not u.startswith((base, "data:")) and u not in EXTERNAL}
+        assert not outside, f"{name} loads from other sites (a CDN?): {sorted(outside)}"
