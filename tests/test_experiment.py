@@ -180,18 +180,60 @@ def test_predict_cli_writes_a_csv(trained, photos, tmp_path, capsys):
     assert pd.read_csv(out, index_col="image").index.tolist() == ["einstein.png"]
 
 
-def test_compare_methods_trains_each_cell_once_and_reports_last_epoch_scores(disfa, tmp_path):
-    from auheat.experiment import compare_methods
+def test_run_grid_trains_each_run_once_and_reports_last_epoch_scores(disfa, tmp_path):
+    from auheat.benchmark import run_grid
     from auheat.train import TrainConfig
 
     config = TrainConfig(epochs=1, batch_size=8, input_size=64)
-    args = (disfa, ["scratch", "adapters"], tmp_path / "grid", [0], [2, None], 1, 16, config)
-    table = compare_methods(*args, progress=False)
-    assert len(table) == 2 * 2 * 13  # methods x subject counts x (12 AUs + mean)
-    assert sorted(table["train_subjects"].unique()) == [2, 18]
-    assert {"ICC", "MAE"} <= set(table.columns)
-    logs = sorted((tmp_path / "grid").glob("*/metrics.jsonl"))
+    data = {"disfa-like": (disfa, [0])}
+    args = (data, ["scratch", "direct"], ["fixed", "variable"], tmp_path / "grid", 1, 16, config, [2])
+    scores, curves = run_grid(*args, progress=False)
+    assert len(scores) == 2 * 2 * 13  # methods x designs x (12 AUs + mean)
+    assert set(scores["train_subjects"]) == {2}
+    assert {"ICC", "MAE"} <= set(scores.columns)
+    assert len(curves) == 2 * 2  # one epoch per run
+    logs = sorted((tmp_path / "grid").glob("*/*/metrics.jsonl"))
+    # direct regression has no heatmap target: one run serves both designs
+    assert len(logs) == 2 + 1
     stamps = [p.stat().st_mtime_ns for p in logs]
-    again = compare_methods(*args, progress=False)
+    again, _ = run_grid(*args, progress=False)
     assert [p.stat().st_mtime_ns for p in logs] == stamps  # read, not trained again
-    pd.testing.assert_frame_equal(table, again)
+    pd.testing.assert_frame_equal(scores, again)
+    direct = scores[scores["method"] == "direct"].set_index(["design", "AU"])["ICC"]
+    assert direct.loc["fixed"].equals(direct.loc["variable"])
+
+
+def test_a_changed_configuration_is_a_new_run(disfa, tmp_path):
+    from auheat.benchmark import config_digest
+    from auheat.train import TrainConfig
+
+    base = TrainConfig(epochs=1, input_size=64)
+    assert config_digest(base, 1, 16) == config_digest(TrainConfig(epochs=1, input_size=64), 1, 16)
+    assert config_digest(base, 1, 16) != config_digest(TrainConfig(epochs=1, input_size=64, lr=2e-3), 1, 16)
+    assert config_digest(base, 1, 16) != config_digest(base, 1, 32)
+
+
+@pytest.mark.parametrize("design", ["fixed", "variable"])
+def test_zero_prediction_is_what_a_model_drawing_nothing_scores(disfa, design):
+    import torch
+    from torch.utils.data import DataLoader
+
+    from auheat.benchmark import zero_prediction
+    from auheat.experiment import protocol_datasets
+    from auheat.tasks import AUTask
+    from auheat.train import evaluate_model, prepare_batch
+
+    class Blank(torch.nn.Module):
+        def forward(self, x):
+            return torch.zeros(len(x), 12, x.shape[-1] // 4, x.shape[-1] // 4)
+
+    floor = zero_prediction(disfa, 0, design, input_size=64)
+    train, test = protocol_datasets(disfa, 0)
+    task = AUTask(train.aus, design)
+    evaluation = evaluate_model(Blank(), test, task, "cpu", 64)
+    assert floor["MAE"] == pytest.approx(evaluation.table.loc["mean", "MAE"], abs=1e-6)
+    # the training path: crops resized on the device, landmarks mapped to the input
+    images, landmarks, intensities = prepare_batch(next(iter(DataLoader(train, len(train)))), "cpu", 64)
+    loss = task.loss(Blank()(images), landmarks, intensities, 64)
+    assert floor["heatmap_loss"] == pytest.approx(float(loss), rel=1e-5)
+    assert floor["heatmap_loss"] > 0

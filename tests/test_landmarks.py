@@ -68,3 +68,19 @@ def test_pretraining_caches_weights_the_resolution_finds_and_scores_real_photos(
     assert list(table.index) == ["held-out synthetic subjects", "einstein", "takeo"]
     assert table["NME"].notna().all() and (table["NME"] > 0).all()
     assert table.loc["held-out synthetic subjects", "faces"] == 3
+
+
+def test_mean_shape_errors_are_zero_for_identical_faces_and_grow_with_spread(tmp_path):
+    from auheat.landmarks import mean_shape_errors
+
+    class Faces:  # what mean_shape_errors reads of a PreparedDataset
+        def __init__(self, landmarks):
+            self.landmarks = landmarks
+
+    rng = np.random.default_rng(0)
+    face = rng.uniform(50, 200, (68, 2)).astype(np.float32)
+    same = Faces(np.repeat(face[None], 5, axis=0))
+    assert np.allclose(mean_shape_errors(same, same), 0.0, atol=1e-6)
+    jittered = Faces(face + rng.normal(0, 2.0, (40, 68, 2)).astype(np.float32))
+    wider = Faces(face + rng.normal(0, 6.0, (40, 68, 2)).astype(np.float32))
+    assert mean_shape_errors(same, wider).mean() > 2 * mean_shape_errors(same, jittered).mean() > 0

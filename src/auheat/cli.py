@@ -71,7 +71,9 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup-steps", type=int, default=0)
     parser.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm; 0 switches it off")
     parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    parser.add_argument("--input-size", type=int, default=256, help="network input side (128 on CPUs)")
+    parser.add_argument(
+        "--input-size", type=int, default=256, help="network input side (64 for the book's CPU recipe)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")

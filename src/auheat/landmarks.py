@@ -79,6 +79,16 @@ def photo_nme(
     return pd.DataFrame(rows, index=pd.Index(names, name="faces"))
 
 
+def mean_shape_errors(train: PreparedDataset, test: PreparedDataset) -> np.ndarray:
+    """Per-face NME of answering the training faces' mean shape for every test face.
+
+    The yardstick a landmark network must beat: the crops are aligned on the eyes and the chin,
+    so the mean shape alone already lands near every face's landmarks.
+    """
+    mean = np.nanmean(train.landmarks, axis=0)
+    return normalised_errors(test.landmarks, np.broadcast_to(mean, test.landmarks.shape))
+
+
 def pretrain_landmarks(
     data: str | Path,
     stacks: int = 1,

@@ -52,7 +52,7 @@ class TrainConfig:
     warmup_steps: int = 0  # linear warm-up before the schedule
     grad_clip: float | None = 1.0  # max gradient norm; None switches clipping off
     amp: bool = True  # mixed precision (bfloat16, else float16 with loss scaling); CUDA only
-    input_size: int = 256  # crops are resized to this side on the device (128 for CPU runs)
+    input_size: int = 256  # crops are resized to this side on the device (64 in the CPU recipe)
     seed: int = 0
     workers: int = 0  # DataLoader worker processes
     device: str = "auto"  # "auto": CUDA when available (the local rank's GPU), else CPU
