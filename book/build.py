@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import papermill
 import yaml
 
@@ -55,7 +56,22 @@ def execute(names: list[str], src: Path, quick: bool) -> None:
             kernel_name="python3",
             progress_bar=False,
         )
+        show_injected_parameters(src / f"{name}.ipynb")
         print(f"  {name}: {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def show_injected_parameters(path: Path) -> None:
+    """Hide the chapter's own ``parameters`` cell in the rendered page.
+
+    papermill adds the values the chapter ran with in a cell of their own, just after it; showing
+    both would print ``QUICK = False`` above a page that ran with ``QUICK = True``.
+    """
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(notebook, path)
 
 
 def npm_install() -> None:

@@ -54,3 +54,14 @@ def test_chapter_executes_and_renders_with_figures(built_book, path):
 @pytest.mark.book
 def test_landing_page_renders(built_book):
     assert (built_book / "_build" / "html" / "intro.html").exists()
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_rendered_chapter_shows_the_parameters_it_ran_with(built_book, path):
+    cells = code_cells(built_book / "src" / path.name)
+    tags = [c.get("metadata", {}).get("tags", []) for c in cells]
+    own = [t for t in tags if "parameters" in t]
+    assert own and all("remove-cell" in t for t in own), "the chapter's default parameters must be hidden"
+    injected = [c for c, t in zip(cells, tags, strict=True) if "injected-parameters" in t]
+    assert len(injected) == 1 and "QUICK = True" in "".join(injected[0]["source"])

@@ -247,4 +247,5 @@ def test_cost_table_measures_every_model_against_the_landmark_network(fan1):
     assert table.loc["adapters", "macs"] > reference.macs
     assert table.loc["adapters", "trainable_params"] < table.loc["adapters", "total_params"]
     assert table.loc["reparam folded", "macs"] == table.loc["finetune", "macs"]
+    assert table.loc["reparam folded", "trainable_params"] == 0  # inference only
     assert (table.latency_ms > 0).all()

@@ -39,7 +39,8 @@ class AUModel(nn.Module):
         for module in self.modules():
             params = list(module.parameters())
             if params and not any(p.requires_grad for p in params):
-                module.eval()
+                # nn.Module's own train(): this model itself may be all frozen (a folded one)
+                nn.Module.train(module, False)
         return self
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:

@@ -97,8 +97,10 @@ class Reparam(AUModel):
         """Merge every mixing into its convolution, in place, for inference; returns ``self``.
 
         Afterwards the network has exactly the modules and parameters of the landmark network
-        with a K-channel head. Folding cannot be undone: train before folding.
+        with a K-channel head, every one of them frozen: a folded model is for inference only.
+        Folding cannot be undone: train before folding.
         """
         replace_modules(self.fan, lambda m: isinstance(m, ReparamConv), lambda m: m.fold())
+        self.requires_grad_(False)
         self.folded = True
         return self
