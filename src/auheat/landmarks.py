@@ -127,7 +127,7 @@ def pretrain_landmarks(
     )
     trainer.fit(resume=resume)
     load_checkpoint(out / BEST, network)
-    weights = save_landmark_weights(network)
+    weights = save_landmark_weights(network, input_size=config.input_size)
     held_out = evaluate_model(
         network, test, LandmarkTask(), trainer.device, config.input_size, config.batch_size
     )

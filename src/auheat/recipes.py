@@ -13,7 +13,7 @@ from pathlib import Path
 
 from auheat.landmarks import pretrain_landmarks
 from auheat.models import FAN, pretrained_fan
-from auheat.models.weights import cache_dir, resolve_landmark_weights
+from auheat.models.weights import cache_dir, resolve_landmark_weights, trained_input_size
 from auheat.synth.generate import generate_dataset
 from auheat.train import LAST, TrainConfig
 
@@ -85,6 +85,15 @@ def landmark_network(recipe: Recipe, progress: bool = True) -> tuple[FAN, str]:
     """
     try:
         found = resolve_landmark_weights(None, recipe.stacks, recipe.width)
+        trained_at = trained_input_size(found.path) if found.source == "auheat" else recipe.input_size
+        if trained_at != recipe.input_size:
+            # The cache is keyed by stacks and width; a network pretrained at another input size
+            # would transfer badly, and silently.
+            raise ValueError(
+                f"{found.path} was pretrained at input size {trained_at or 'unknown'}, but recipe "
+                f"{recipe.name!r} runs at {recipe.input_size}: delete it (and the run folder "
+                f"{cache_dir() / 'runs' / f'landmarks-{recipe.name}'}) to pretrain again"
+            )
     except FileNotFoundError:
         data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject, progress=progress)
         run = cache_dir() / "runs" / f"landmarks-{recipe.name}"

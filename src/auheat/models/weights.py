@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from auheat.atomic import write_atomically
@@ -119,13 +120,25 @@ def pretrained_fan(stacks: int = 4, width: int = 256, path: str | os.PathLike | 
     return network.eval()
 
 
-def save_landmark_weights(network: FAN, path: str | os.PathLike | None = None) -> Path:
+def save_landmark_weights(
+    network: FAN, path: str | os.PathLike | None = None, input_size: int | None = None
+) -> Path:
     """Write ``network``'s weights as safetensors, where the resolution order finds them by default.
 
-    The file is written next to its destination and renamed into place, so an interrupted write
-    never leaves a truncated file that the resolution would pick up.
+    ``input_size``, the side the network was trained at, is recorded when given (see
+    :func:`trained_input_size`). The file is written next to its destination and renamed into
+    place, so an interrupted write never leaves a truncated file that the resolution would pick up.
     """
     path = Path(path) if path is not None else pretrained_landmarks_path(network.stacks, network.width)
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
     metadata = {"stacks": str(network.stacks), "width": str(network.width)}
+    if input_size is not None:
+        metadata["input_size"] = str(input_size)
     return write_atomically(path, lambda f: f.write(save(state, metadata=metadata)))
+
+
+def trained_input_size(path: str | os.PathLike) -> int | None:
+    """The input side recorded in a weights file by :func:`save_landmark_weights`, if any."""
+    with safe_open(path, framework="pt") as f:
+        size = (f.metadata() or {}).get("input_size")
+    return int(size) if size is not None else None
