@@ -103,15 +103,15 @@ def run_grid(
                             "fold": fold,
                             "train_subjects": len(read_info(out / LAST)["train_subjects"]),
                         }
-                        curves.append(log[["epoch", "train_loss", "ICC_mean", "MAE_mean"]].assign(**key))
+                        epochs = log[["epoch", "train_loss", "ICC_mean", "MAE_mean"]]
+                        curves.append(pd.concat([pd.DataFrame(key, index=log.index), epochs], axis=1))
                         last = log.iloc[-1]
                         aus = [c.split("_", 1)[1] for c in last.index if c.startswith("ICC_")]
                         for au in aus:
                             scores.append(
                                 {**key, "AU": au, "ICC": last[f"ICC_{au}"], "MAE": last[f"MAE_{au}"]}
                             )
-    curves = pd.concat(curves, ignore_index=True)
-    return pd.DataFrame(scores), curves[[*key, "epoch", "train_loss", "ICC_mean", "MAE_mean"]]
+    return pd.DataFrame(scores), pd.concat(curves, ignore_index=True)
 
 
 def zero_prediction(

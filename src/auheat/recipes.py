@@ -83,6 +83,7 @@ def landmark_network(recipe: Recipe, progress: bool = True) -> tuple[FAN, str]:
     2DFAN4 where face_alignment has downloaded it and the recipe is 256 wide); when none is
     found, the network is pretrained on SynthFACS's ``landmarks`` preset and cached.
     """
+    run = cache_dir() / "runs" / f"landmarks-{recipe.name}"
     try:
         found = resolve_landmark_weights(None, recipe.stacks, recipe.width)
         trained_at = trained_input_size(found.path) if found.source == "auheat" else recipe.input_size
@@ -92,11 +93,10 @@ def landmark_network(recipe: Recipe, progress: bool = True) -> tuple[FAN, str]:
             raise ValueError(
                 f"{found.path} was pretrained at input size {trained_at or 'unknown'}, but recipe "
                 f"{recipe.name!r} runs at {recipe.input_size}: delete it (and the run folder "
-                f"{cache_dir() / 'runs' / f'landmarks-{recipe.name}'}) to pretrain again"
+                f"{run}) to pretrain again"
             )
     except FileNotFoundError:
         data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject, progress=progress)
-        run = cache_dir() / "runs" / f"landmarks-{recipe.name}"
         config = recipe.config(recipe.landmark_epochs)
         # An interrupted pretraining continues where it stopped.
         pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, (run / LAST).exists(), progress)
