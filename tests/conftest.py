@@ -10,6 +10,19 @@ import pytest
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """Every test writes its caches (decoded inputs, datasets, weights) under a temporary folder,
+    never the user's; a test that needs its own empty cache sets AUHEAT_CACHE itself."""
+    previous = os.environ.get("AUHEAT_CACHE")
+    os.environ["AUHEAT_CACHE"] = str(tmp_path_factory.mktemp("auheat-cache"))
+    yield
+    if previous is None:
+        del os.environ["AUHEAT_CACHE"]
+    else:
+        os.environ["AUHEAT_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> Path:
     """The whole book built in its quick setting, once for the session (test_book, test_browser)."""

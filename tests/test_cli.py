@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from auheat.bench import bench_targets
+from auheat.bench import bench_targets, bench_train
 from auheat.cli import main
 
 
@@ -28,6 +28,21 @@ def test_targets_benchmark_prints_measured_ratios(capsys):
     for key in ("library_ms", "numpy_loop_ms", "zero_fill_ms"):
         assert results[key] > 0
     assert results["speedup_vs_numpy_loop"] == pytest.approx(results["numpy_loop_ms"] / results["library_ms"])
+
+
+def test_train_benchmark_measures_each_method_with_and_without_the_caches(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("AUHEAT_CACHE", str(tmp_path))
+    table = bench_train(steps=2, batch=4, width=16, frames_per_subject=1, threads=1)
+    out = capsys.readouterr().out
+    assert "frames/s over decoding every frame" in out
+    settings = table.groupby("method")["setting"].apply(set)
+    assert settings["finetune"] == {"decode every step", "input cache"}
+    assert settings["adapters"] == {"decode every step", "input cache", "input + feature cache"}
+    assert (table["frames_per_s"] > 0).all()
+    base = table[table["setting"] == "decode every step"].set_index("method")["frames_per_s"]
+    assert table["speedup"].tolist() == pytest.approx(
+        (table["frames_per_s"] / table["method"].map(base)).tolist()
+    )
 
 
 def test_console_script_is_installed():

@@ -46,6 +46,8 @@ def trained(disfa, tmp_path):
             "0",
             "--epochs",
             "1",
+            "--val-subjects",
+            "3",
             "--out",
             str(out),
             *TINY,
@@ -62,6 +64,48 @@ def test_evaluate_reports_the_numbers_training_logged(trained, disfa, capsys):
     mean = next(line for line in printed.splitlines() if line.startswith("mean")).split()
     assert float(mean[2]) == pytest.approx(logged["MAE_mean"], abs=1e-4)
     assert "AU26" in printed
+
+
+def test_validation_subjects_are_held_out_of_training_and_never_test_subjects(trained, disfa):
+    from auheat.checkpoint import read_info
+    from auheat.data.dataset import PreparedDataset
+    from auheat.experiment import validation_split
+
+    info = read_info(trained / "best.safetensors")
+    test = set(PreparedDataset(disfa, "test", 0).subjects)
+    train, val = set(info["train_subjects"]), set(info["val_subjects"])
+    assert len(val) == 3 and len(train) == 15
+    assert not (val & test) and not (val & train) and not (train & test)
+    assert info["record"]["val_ICC_mean"] == info["best_score"]
+    # With fewer training subjects, the validation subjects stay the same.
+    part = PreparedDataset(disfa, "train", 0)
+    few, same_val = validation_split(part, train_subjects=2, val_subjects=3)
+    assert few.subjects == part.subjects[:2] and set(same_val.subjects) == val
+    with pytest.raises(ValueError, match="train_subjects must be in 1..15"):
+        validation_split(part, train_subjects=16, val_subjects=3)
+
+
+def test_a_recipe_sets_the_run_and_explicit_options_override_it():
+    from auheat.cli import _config, _network_size, build_parser
+    from auheat.recipes import CPU
+
+    base = ["train", "--method", "scratch", "--data", "d", "--out", "o", "--recipe", "cpu"]
+    args = build_parser().parse_args(base)
+    config = _config(args)
+    assert config == CPU.config()
+    assert (config.steps, config.input_size, config.loss) == (CPU.au_steps, 64, "weighted_mse")
+    assert _network_size(args) == (CPU.stacks, CPU.width)
+    args = build_parser().parse_args(
+        [*base, "--steps", "7", "--width", "16", "--loss", "mse", "--lr", "0.01", "--grad-clip", "0"]
+    )
+    config = _config(args)
+    assert (config.steps, config.loss, config.lr, config.grad_clip) == (7, "mse", 0.01, None)
+    assert (config.batch_size, config.input_size) == (CPU.batch_size, CPU.input_size)  # the recipe's
+    assert _network_size(args) == (CPU.stacks, 16)
+    # An explicit epoch count replaces the recipe's step budget; no recipe: the library defaults.
+    assert _config(build_parser().parse_args([*base, "--epochs", "3"])).steps is None
+    plain = build_parser().parse_args(base[:-2])
+    assert _config(plain).input_size == 256 and _network_size(plain) == (1, 64)
 
 
 def test_train_needs_a_fold_on_a_folds_protocol(disfa, tmp_path):
@@ -227,12 +271,12 @@ def test_zero_prediction_is_what_a_model_drawing_nothing_scores(disfa, design):
         def forward(self, x):
             return torch.zeros(len(x), 12, x.shape[-1] // 4, x.shape[-1] // 4)
 
-    floor = zero_prediction(disfa, 0, design, input_size=64)
+    floor = zero_prediction(disfa, 0, design, input_size=64, loss="weighted_mse", foreground_weight=5.0)
     train, test = protocol_datasets(disfa, 0)
-    task = AUTask(train.aus, design)
+    task = AUTask(train.aus, design, loss_name="weighted_mse", foreground_weight=5.0)
     evaluation = evaluate_model(Blank(), test, task, "cpu", 64)
     assert floor["MAE"] == pytest.approx(evaluation.table.loc["mean", "MAE"], abs=1e-6)
-    # the training path: crops resized on the device, landmarks mapped to the input
+    # the training path: crops resized to the input, landmarks mapped to it
     images, landmarks, intensities = prepare_batch(next(iter(DataLoader(train, len(train)))), "cpu", 64)
     loss = task.loss(Blank()(images), landmarks, intensities, 64)
     assert floor["heatmap_loss"] == pytest.approx(float(loss), rel=1e-5)

@@ -8,11 +8,13 @@ from auheat.aus import au_centres
 from auheat.bench import numpy_reference_targets
 from auheat.heatmaps import (
     DESIGNS,
+    FAN_SIGMA,
+    au_windows,
     decode_heatmaps,
     encode_heatmaps,
     labelled_mask,
     landmark_heatmaps,
-    target_sigma,
+    target_geometry,
 )
 
 NAN = float("nan")
@@ -69,10 +71,65 @@ def test_variable_support_grows_with_intensity_and_fixed_does_not():
         heat = encode_heatmaps(landmarks_at((32.0, 32.0), 5), levels, [25], design=design)
         support = (heat[:, 0] > 0).sum((-1, -2))
         assert (support.diff() > 0).all() == grows, design
-    # Sanchez et al. 2018, Eq. 1: |i|, |j| <= 6 I crop pixels = 1.5 I heatmap pixels.
-    heat = encode_heatmaps(landmarks_at((32.0, 32.0)), torch.tensor([[4.0]]), [25])[0, 0]
+    # Sanchez et al. 2018, Eq. 1 on the paper's 64x64 map: drawn for |i|, |j| <= 6 I pixels.
+    heat = encode_heatmaps(landmarks_at((32.0, 32.0)), torch.tensor([[2.0]]), [25])[0, 0]
     columns = torch.nonzero(heat[32] > 0)[:, 0]
-    assert (columns.min().item(), columns.max().item()) == (26, 38)
+    assert (columns.min().item(), columns.max().item()) == (20, 44)
+    # Every design has FAN's width: one pixel off the centre the map keeps exp(-1 / (2 * 3.25^2)).
+    assert heat[32, 33] / heat[32, 32] == pytest.approx(np.exp(-1 / (2 * FAN_SIGMA**2)), rel=1e-5)
+
+
+@pytest.mark.parametrize("design", ["fixed", "variable"])
+def test_targets_cover_the_same_share_of_the_face_at_every_map_size(design):
+    """The same label drawn on 64, 32 and 16 pixel maps: widths and windows scale with the side."""
+    centre = torch.tensor([0.5, 0.5])
+    spreads, windows = [], []
+    for size in (64, 32, 16):
+        point = tuple((centre * size).round().tolist())  # a pixel centre, so the Gaussian is symmetric
+        heat = encode_heatmaps(landmarks_at(point), torch.tensor([[2.0]]), [25], size=size, design=design)[
+            0, 0
+        ]
+        grid = torch.arange(size, dtype=torch.float32)
+        profile = heat[int(point[1])]
+        spreads.append(
+            float(((grid - point[0]).square() * profile).sum() / profile.sum()).__pow__(0.5) / size
+        )
+        windows.append(int((profile > 0).sum()) / size)
+        assert heat.max() == pytest.approx(2.0)
+    # The drawn spread, as a share of the side, agrees within what pixel sampling of a narrow
+    # Gaussian allows; the window's share within one pixel of the smallest map.
+    assert max(spreads) - min(spreads) < 0.1 * max(spreads), spreads
+    assert max(windows) - min(windows) <= 2 / 16, windows
+    # A weak AU on the smallest map is still more than one pixel (the law the old targets broke).
+    weak = encode_heatmaps(landmarks_at((8.0, 8.0)), torch.tensor([[1.0]]), [25], size=16, design=design)
+    assert int((weak[0, 0] > 0.1).sum()) > 1
+
+
+def test_target_geometry_scales_lengths_from_the_64_pixel_map():
+    levels = torch.tensor([0.0, 1.0, 2.5, 5.0, NAN])
+    sigma, radius = target_geometry(levels, "variable", size=16)
+    assert sigma.tolist() == [FAN_SIGMA / 4] * 5
+    assert radius.tolist() == pytest.approx([0.0, 1.5, 3.75, 7.5, 0.0])
+    sigma, radius = target_geometry(levels, "fixed", size=32, sigma=2.0, truncate=3.0)
+    assert sigma.tolist() == [1.0] * 5 and radius.tolist() == [3.0] * 5
+
+
+def test_au_windows_mark_every_centre_whatever_the_intensity():
+    landmarks = face(2, seed=4) / 4  # a 16x16 map
+    windows = au_windows(landmarks, [12, 17], size=16)
+    assert windows.shape == (2, 2, 16, 16) and windows.dtype == torch.bool
+    centres = au_centres(landmarks, [12, 17]).round().long()
+    for b in range(2):
+        for k, count in ((0, 2), (1, 1)):
+            for c in range(count):
+                x, y = centres[b, k, c].tolist()
+                assert windows[b, k, y, x]
+    # The default reach is the fixed design's window: 3 sigma of a 64 map, a quarter on 16.
+    single = au_windows(landmarks_at((8.0, 8.0)), [17], size=16)[0, 0]
+    assert int(single[8].sum()) == 2 * int(3 * FAN_SIGMA / 4) + 1
+    missing = landmarks.clone()
+    missing[:, [57, 8]] = NAN
+    assert not au_windows(missing, [17], size=16).any()
 
 
 def test_binary_design_marks_occurrence_only():
@@ -86,7 +143,8 @@ def test_centres_outside_the_map_are_cut_off_without_wrapping():
     assert torch.count_nonzero(outside) == 0
     # Just past the left edge (nearest pixel -1): only the left columns light up, nothing wraps to the right.
     edge = encode_heatmaps(landmarks_at((-0.8, 30.0)), torch.tensor([[5.0]]), [17], design="fixed")[0, 0]
-    assert edge[:, :5].sum() > 0 and edge[:, 40:].sum() == 0 and edge[:25].sum() == 0
+    # The fixed window is 3 sigma = 9.75 pixels: columns 0..8 and rows 21..39 at most.
+    assert edge[:, :5].sum() > 0 and edge[:, 9:].sum() == 0 and edge[:21].sum() == 0 and edge[40:].sum() == 0
     assert edge.max() < 5.0
 
 
@@ -120,13 +178,15 @@ def test_dtype_is_preserved(dtype):
     assert decode_heatmaps(heat).intensities.dtype == dtype
 
 
-def test_library_matches_the_plain_numpy_reference():
-    landmarks = face(8, seed=3)
+@pytest.mark.parametrize("size", [64, 16])
+@pytest.mark.parametrize("design", DESIGNS)
+def test_library_matches_the_plain_numpy_reference(design, size):
+    landmarks = face(8, seed=3) * size / 64
     intensities = torch.rand(8, 12, generator=torch.Generator().manual_seed(1)) * 5
-    intensities[intensities < 1] = 0
-    heat = encode_heatmaps(landmarks, intensities, "disfa")
+    intensities[intensities < 0.7] = 0
+    heat = encode_heatmaps(landmarks, intensities, "disfa", size=size, design=design)
     reference = numpy_reference_targets(
-        landmarks.numpy(), intensities.numpy(), (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
+        landmarks.numpy(), intensities.numpy(), (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26), size, design
     )
     np.testing.assert_allclose(heat.numpy(), reference, atol=1e-5)
 
@@ -164,14 +224,10 @@ def test_decoder_clamps_and_marks_empty_channels():
     assert decoded.locations[0, 1].tolist() == [4.0, 3.0]
 
 
-def test_sigma_laws():
-    levels = torch.tensor([0.0, 0.4, 2.0, 5.0, NAN])
-    assert target_sigma(levels, "variable").tolist() == [0.5, 0.5, 1.0, 2.5, 0.5]
-    assert target_sigma(levels, "fixed", sigma=2.0).tolist() == [2.0] * 5
-
-
 single_centre_au = st.sampled_from([17, 25, 26])
-intensity = st.one_of(st.integers(1, 5).map(float), st.floats(0.05, 5.0))
+# From 0.25 the variable window (6 I pixels of a 64 map) holds the peak's neighbours, which the
+# decoder's sub-pixel fit needs.
+intensity = st.one_of(st.integers(1, 5).map(float), st.floats(0.25, 5.0))
 coordinate = st.floats(6.0, 57.0)
 
 
@@ -187,7 +243,7 @@ def test_round_trip_returns_intensity_and_centre(au, level, x, y, design):
     heat = encode_heatmaps(landmarks_at((x, y)), torch.tensor([[level]]), [au], design=design)
     decoded = decode_heatmaps(heat)
     assert decoded.intensities.item() == pytest.approx(level, rel=1e-5)
-    # Both neighbours of the peak lie inside the support (truncate * sigma >= 1.5 px), so the
+    # Both neighbours of the peak lie inside the window (at least 1.5 px), so the
     # decoder's log-parabola fit recovers the sub-pixel centre of the Gaussian.
     px, py = decoded.locations[0, 0].tolist()
     assert abs(px - x) <= 0.02 and abs(py - y) <= 0.02

@@ -38,6 +38,7 @@ from auheat.plots import (
     plot_landmark_predictions,
     plot_landmark_training,
     plot_learning_curves,
+    plot_map_sizes,
     plot_predicted_vs_target,
     plot_session_labels,
     plot_target_profiles,
@@ -148,6 +149,20 @@ def test_design_grid_zooms_on_the_au_or_shows_the_whole_crop(crop, landmarks):
     whole = [ax for ax in plot_design_grid(crop, landmarks, 17, margin=None).axes if ax.get_images()]
     assert np.ptp(zoomed[0].get_xlim()) == pytest.approx(40.0)
     assert whole[0].get_xlim() == (-0.5, 255.5)
+
+
+def test_map_sizes_draw_one_label_on_each_side_over_the_same_face_region(crop, landmarks):
+    fig = plot_map_sizes(crop, landmarks, 12, 2.0, sizes=(64, 32, 16))
+    panels = np.array([ax for ax in fig.axes if ax.get_images()]).reshape(2, 3)
+    for row in panels:
+        maps = [heatmap_images(ax)[0] for ax in row]
+        assert [m.get_array().shape for m in maps] == [(64, 64), (32, 32), (16, 16)]
+        assert [m.get_array().max() for m in maps] == pytest.approx([2.0] * 3, abs=1e-5)
+        assert len({tuple(m.get_extent()) for m in maps}) == 1  # every map laid over the whole crop
+        assert len({ax.get_xlim() for ax in row}) == 1
+    assert [ax.get_title() for ax in panels[0]] == ["64x64 map", "32x32 map", "16x16 map"]
+    with pytest.raises(ValueError, match=r"\[0, 5\]"):
+        plot_map_sizes(crop, landmarks, 12, 6.0)
 
 
 def test_profiles_reach_each_intensity_for_the_variable_design(landmarks):
@@ -482,6 +497,18 @@ def test_learning_curves_show_the_mean_over_each_au_of_one_run():
     low, high = icc.get_xlim()
     assert [t for t in icc.get_xticks() if low <= t <= high] == [1, 2, 3]  # whole epochs
     assert len(mae.lines) == 3
+
+
+def test_learning_curves_divide_each_loss_by_its_floor_and_follow_steps():
+    logs = {"a": au_log().assign(step=[10, 20, 30]), "b": au_log(2).assign(step=[10, 20])}
+    loss, icc, _ = plot_learning_curves(logs, floors={"a": 0.5, "b": 2.0}).axes
+    np.testing.assert_allclose(loss.lines[0].get_ydata(), [2, 1, 2 / 3])
+    np.testing.assert_allclose(loss.lines[1].get_ydata(), [0.5, 0.25])
+    np.testing.assert_allclose(loss.lines[2].get_ydata(), [1, 1])  # the all-zero heatmaps' line
+    np.testing.assert_allclose(icc.lines[0].get_xdata(), [10, 20, 30])
+    assert loss.get_xlabel().startswith("step") and "all-zero" in loss.get_ylabel()
+    with pytest.raises(ValueError, match="floors must name the runs"):
+        plot_learning_curves(logs, floors={"a": 1.0})
 
 
 def test_learning_curves_compare_runs_one_line_each():

@@ -3,7 +3,7 @@ from dataclasses import replace
 import pytest
 
 from auheat.models.weights import pretrained_landmarks_path
-from auheat.recipes import QUICK, Recipe, landmark_network, synthetic_dataset
+from auheat.recipes import QUICK, RECIPES, Recipe, landmark_network, synthetic_dataset
 
 
 def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, monkeypatch):
@@ -17,7 +17,7 @@ def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, mo
         landmark_frames_per_subject=1,
         landmark_epochs=1,
         au_frames_per_subject=1,
-        au_epochs=1,
+        au_steps=1,
     )
     network, source = landmark_network(tiny, progress=False)
     weights = pretrained_landmarks_path(1, 16)
@@ -34,5 +34,9 @@ def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, mo
 
 def test_recipes_make_training_configurations():
     config = QUICK.config()
-    assert (config.epochs, config.input_size, config.batch_size) == (QUICK.au_epochs, 64, 16)
-    assert QUICK.config(epochs=3, seed=2).epochs == 3
+    assert (config.steps, config.input_size, config.batch_size) == (QUICK.au_steps, 64, 16)
+    assert (config.loss, config.foreground_weight) == (QUICK.loss, QUICK.foreground_weight)
+    assert QUICK.config(steps=3, seed=2).steps == 3 and QUICK.config(seed=2).seed == 2
+    landmarks = QUICK.landmark_config()
+    assert (landmarks.epochs, landmarks.steps) == (QUICK.landmark_epochs, None)
+    assert set(RECIPES) == {"quick", "cpu", "paper"}

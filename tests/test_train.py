@@ -9,8 +9,23 @@ import torch.multiprocessing as mp
 
 from auheat.checkpoint import load_checkpoint, read_info, save_checkpoint
 from auheat.data.dataset import DatasetWriter, PreparedDataset, split_protocol
-from auheat.tasks import AUTask, LandmarkTask, masked_mse, normalised_errors
-from auheat.train import LAST, LOG, TrainConfig, Trainer, evaluate_model, read_log
+from auheat.data.inputs import CachedInputs
+from auheat.heatmaps import encode_heatmaps
+from auheat.models import FAN, build_model
+from auheat.tasks import AUTask, LandmarkTask, fit_calibration, masked_mse, normalised_errors
+from auheat.train import (
+    LAST,
+    LOG,
+    FeatureCache,
+    TrainConfig,
+    Trainer,
+    _EpochSampler,
+    evaluate_model,
+    jitter,
+    oversampling_weights,
+    read_log,
+    run_finished,
+)
 
 AUS = (6, 12)
 CROP = 64
@@ -72,10 +87,11 @@ def dataset_root(tmp_path_factory):
     return root
 
 
-def make_trainer(root, out, epochs=3, **config) -> Trainer:
+def make_trainer(root, out, epochs=3, model=None, val_set=None, **config) -> Trainer:
     torch.manual_seed(0)
-    model = TinyAUNet()
-    cfg = TrainConfig(epochs=epochs, batch_size=4, input_size=CROP, lr=1e-2, seed=0, **config)
+    model = model if model is not None else TinyAUNet()
+    config = {"input_size": CROP, **config}
+    cfg = TrainConfig(epochs=epochs, batch_size=4, lr=1e-2, seed=0, **config)
     return Trainer(
         model,
         AUTask(AUS),
@@ -84,7 +100,19 @@ def make_trainer(root, out, epochs=3, **config) -> Trainer:
         out,
         cfg,
         progress=False,
+        val_set=val_set,
     )
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module, atol: float = 0.0) -> None:
+    for name, value in a.state_dict().items():
+        other = b.state_dict()[name]
+        if atol:
+            torch.testing.assert_close(
+                value, other, atol=atol, rtol=0, msg=lambda m, name=name: f"{name}: {m}"
+            )
+        else:
+            assert torch.equal(value, other), name
 
 
 def test_masked_mse_ignores_unlabelled_entries():
@@ -97,14 +125,173 @@ def test_masked_mse_ignores_unlabelled_entries():
     assert masked_mse(prediction, target, torch.tensor([[False, False]])) == 0
 
 
-def test_fit_logs_every_epoch_and_keeps_last_and_best(dataset_root, tmp_path):
+def test_weighted_mse_weights_the_au_window_and_ignores_unlabelled_entries():
+    """The loss and its gradient do not depend on what a model draws for an unlabelled AU."""
+    landmarks = torch.full((1, 68, 2), 32.0)  # input pixels of a 64 crop: every centre at heatmap (8, 8)
+    labels = torch.tensor([[2.0, float("nan")]])
+    task = AUTask(AUS, "fixed", loss_name="weighted_mse", foreground_weight=10.0)
+    output = torch.zeros(1, 2, 16, 16, requires_grad=True)
+    loss = task.loss(output, landmarks, labels, 64)
+    loss.backward()
+    assert torch.count_nonzero(output.grad[0, 1]) == 0
+    changed = output.detach().clone()
+    changed[0, 1] = 7.0
+    assert task.loss(changed, landmarks, labels, 64) == loss
+    # In the window of a present AU an error costs foreground_weight times what it costs outside;
+    # where the AU is absent (label 0) the window weighs as the background.
+    inside, outside = torch.zeros(1, 2, 16, 16), torch.zeros(1, 2, 16, 16)
+    inside[0, 0, 8, 8], outside[0, 0, 0, 0] = 1.0, 1.0
+    zero = torch.tensor([[0.0, float("nan")]])
+    assert task.loss(inside, landmarks, zero, 64) == task.loss(outside, landmarks, zero, 64) > 0
+    plain = AUTask(AUS, "fixed")
+    drawn = encode_heatmaps(
+        torch.full((1, 68, 2), 7.625), labels.nan_to_num(0.0), AUS, size=16, design="fixed"
+    )
+    for where, weight in (((8, 8), 10.0), ((0, 0), 1.0)):
+        off = drawn.clone()
+        off[0, 0][where] += 1.0
+        assert task.loss(off, landmarks, labels, 64) == pytest.approx(
+            weight * plain.loss(off, landmarks, labels, 64)
+        )
+    with pytest.raises(ValueError, match="unknown loss 'l1'; valid losses: mse, weighted_mse"):
+        AUTask(AUS, loss_name="l1")
+
+
+def test_fit_logs_every_epoch_and_keeps_the_last_checkpoint(dataset_root, tmp_path):
     log = make_trainer(dataset_root, tmp_path, epochs=2).fit()
     assert list(log["epoch"]) == [1, 2]
     assert {"train_loss", "lr", "ICC_mean", "MAE_mean", "MAE_AU06", "ICC_AU12"} <= set(log.columns)
-    assert (tmp_path / "best.safetensors").exists() and (tmp_path / LAST).exists()
+    # Without a validation set nothing may choose an epoch: only the last checkpoint is written.
+    assert (tmp_path / LAST).exists() and not (tmp_path / "best.safetensors").exists()
     info = read_info(tmp_path / LAST)
     assert info["epoch"] == 2 and info["aus"] == list(AUS) and info["config"]["batch_size"] == 4
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_the_best_checkpoint_is_chosen_on_the_validation_set(dataset_root, tmp_path):
+    val = PreparedDataset(dataset_root, "train", subjects=["S3"])
+    log = make_trainer(dataset_root, tmp_path, epochs=3, val_set=val).fit()
+    assert {"val_ICC_mean", "val_MAE_mean", "ICC_mean"} <= set(log.columns)
+    best = read_info(tmp_path / "best.safetensors")
+    assert best["best_score"] == pytest.approx(log["val_ICC_mean"].max())
+    assert best["record"]["val_ICC_mean"] == pytest.approx(log["val_ICC_mean"].max())
+
+
+def test_a_step_budget_sets_the_epochs_the_schedule_and_the_evaluations(dataset_root, tmp_path):
+    # 12 training frames in batches of 4: 3 steps an epoch, so 7 steps take 3 epochs.
+    trainer = make_trainer(dataset_root, tmp_path, steps=7, evaluations=2, warmup_steps=2)
+    assert trainer.epochs == 3 and trainer.logged_epochs == {2, 3}
+    log = trainer.fit()
+    assert log["epoch"].tolist() == [2, 3] and log["step"].tolist() == [6, 9]
+    assert log["lr"].iloc[-1] == pytest.approx(0.0, abs=1e-12)  # the cosine reaches 0 at the last step
+    assert run_finished(log)
+    assert trainer.scheduler.lr_lambdas[0](0) == pytest.approx(0.5)  # warm-up: (step + 1) / 2
+
+
+def test_cached_inputs_train_exactly_as_decoding_every_step(dataset_root, tmp_path):
+    # Input 32 px from 64 px crops: the cache holds resized 8-bit crops, as the uncached path makes.
+    runs = []
+    for cached in (True, False):  # each run starts from the same global random state
+        runs.append(
+            make_trainer(dataset_root, tmp_path / str(cached), epochs=2, input_size=32, cache_inputs=cached)
+        )
+        runs[-1].fit()
+    assert isinstance(runs[0].train_set, CachedInputs) and isinstance(runs[1].train_set, PreparedDataset)
+    assert_same_weights(runs[0].model, runs[1].model)
+    logs = [read_log(tmp_path / str(cached) / LOG) for cached in (True, False)]
+    assert logs[0]["train_loss"].tolist() == logs[1]["train_loss"].tolist()
+
+
+def test_frozen_features_are_cached_and_train_as_the_whole_model(dataset_root, tmp_path):
+    fan = FAN(1, 16)
+    runs = []
+    for cached in (True, False):
+        torch.manual_seed(0)  # the same new layers
+        model = build_model("adapters", fan, AUS)
+        run = make_trainer(dataset_root, tmp_path / str(cached), epochs=2, model=model, cache_features=cached)
+        runs.append(run)
+        run.fit()
+    assert isinstance(runs[0].train_set, FeatureCache) and not isinstance(runs[1].train_set, FeatureCache)
+    assert_same_weights(runs[0].model, runs[1].model, atol=1e-5)
+    # Fine-tuning trains the landmark network: nothing to cache; jittered inputs: nothing either.
+    assert not build_model("finetune", fan, AUS).caches_features
+    jittered = make_trainer(
+        dataset_root, tmp_path / "j", model=build_model("adapters", fan, AUS), augment=True
+    )
+    assert not isinstance(jittered.train_set, FeatureCache)
+
+
+def test_oversampling_draws_frames_that_show_an_au_more_often(dataset_root):
+    train = PreparedDataset(dataset_root, "train")
+    weights = oversampling_weights(train, 3.0)
+    shows = (np.nan_to_num(train.intensities) >= 1).any(-1)
+    assert weights.tolist() == [4.0 if s else 1.0 for s in shows]
+    sampler = _EpochSampler(len(train), seed=0, weights=torch.tensor([1.0] * 11 + [1000.0]))
+    drawn = list(sampler)
+    assert len(drawn) == 12 and drawn.count(11) > 6
+    assert oversampling_weights(train, 0.0) is None
+
+
+def test_jitter_moves_each_image_and_its_landmarks_together():
+    torch.manual_seed(3)
+    side = 64
+    points = torch.tensor([[[20.3, 25.6], [40.0, 44.7]]]).repeat(4, 1, 1)
+    grid = torch.arange(side, dtype=torch.float32)
+    images = torch.zeros(4, 3, side, side)
+    for b in range(4):  # a bright Gaussian spot at the first point
+        x, y = points[b, 0]
+        images[b] = torch.exp(-((grid[None, :] - x) ** 2 + (grid[:, None] - y) ** 2) / (2 * 1.5**2))
+    moved, moved_points = jitter(images, points, rotation=15.0, scale=0.1, shift=0.1)
+    assert not torch.allclose(moved_points, points)
+    for b in range(4):
+        spot = moved[b, 0]
+        weight = spot / spot.sum()
+        centre = torch.stack([(weight * grid[None, :]).sum(), (weight * grid[:, None]).sum()])
+        assert torch.linalg.norm(centre - moved_points[b, 0]) < 0.2, (centre, moved_points[b, 0])
+    # A similarity: distances between landmarks scale by one factor per image, within +-10 %.
+    ratio = torch.linalg.norm(moved_points[:, 0] - moved_points[:, 1], dim=-1) / torch.linalg.norm(
+        points[:, 0] - points[:, 1], dim=-1
+    )
+    assert ((ratio > 0.89) & (ratio < 1.11)).all()
+
+
+def test_calibration_fits_the_clamped_line_per_au_and_never_reverses_the_order():
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(0, 3, (400, 4))
+    truth = np.stack(
+        [
+            np.clip(2 * raw[:, 0] - 1, 0, 5),  # zero below a threshold, then linear: needs the clamp
+            np.clip(4 - raw[:, 1], 0, 5),  # reversed: the slope stays >= 0
+            np.full(400, 1.0),  # constant
+            np.clip(0.5 * raw[:, 3] + 0.25, 0, 5),
+        ],
+        -1,
+    )
+    truth[::7, 0] = np.nan  # unlabelled entries are left out of the fit
+    line = fit_calibration(raw, truth).numpy()
+    np.testing.assert_allclose(line[:, 0], [2.0, -1.0], atol=1e-6)
+    np.testing.assert_allclose(line[:, 3], [0.5, 0.25], atol=1e-6)
+    # Reversed: no slope; the constant of least absolute error, the median, to the grid's 0.05.
+    assert line[0, 1] == 0.0 and line[1, 1] == pytest.approx(np.median(truth[:, 1]), abs=0.05)
+    assert line[0, 2] == 0.0 and line[1, 2] == pytest.approx(1.0)
+    # Fewer than two labels: the identity.
+    assert fit_calibration(raw[:1, :1], truth[:1, :1]).tolist() == [[1.0], [0.0]]
+
+
+def test_calibration_is_fitted_on_training_frames_and_applied_to_every_score(dataset_root, tmp_path):
+    model = build_model("adapters", FAN(1, 16), AUS)
+    trainer = make_trainer(dataset_root, tmp_path, epochs=1, model=model, calibrate=True)
+    trainer.fit()
+    line = trainer.model.calibration.clone()
+    assert not torch.equal(line, torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
+    raw = np.asarray(PreparedDataset(dataset_root, "train").intensities)
+    trainer.model.calibration[0], trainer.model.calibration[1] = 1.0, 0.0
+    refit = fit_calibration(trainer.evaluate(trainer.train_set).predictions, raw)
+    torch.testing.assert_close(line, refit)
+    # The checkpoint keeps the line, and predictions go through it.
+    reloaded = build_model("adapters", FAN(1, 16), AUS)
+    load_checkpoint(tmp_path / LAST, reloaded)
+    torch.testing.assert_close(reloaded.calibration, line)
 
 
 def test_a_finished_run_is_not_overwritten_without_resume(dataset_root, tmp_path):

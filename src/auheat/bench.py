@@ -7,21 +7,26 @@
 (a) the per-sample, per-AU NumPy loop that is the usual way to draw targets in a DataLoader,
 written below, and (b) the floor: allocating and zero-filling the output tensor.
 ``synth`` is :func:`auheat.synth.bench.bench_synth`: synthetic faces rendered per second per core.
+``train`` is :func:`bench_train`: training frames per second of every method, decoding every
+frame at every step (the baseline) against the input cache and, where the landmark network is
+frozen, the cache of its features.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 
 from auheat.aus import ACTION_UNITS, dataset_aus
-from auheat.heatmaps import encode_heatmaps
+from auheat.heatmaps import FAN_SIGMA, WINDOW_PER_INTENSITY, encode_heatmaps
 
 
 def numpy_reference_targets(
@@ -29,31 +34,41 @@ def numpy_reference_targets(
     intensities: np.ndarray,
     aus: tuple[int, ...],
     size: int = 64,
-    sigma_per_intensity: float = 0.5,
-    min_sigma: float = 0.5,
+    design: str = "variable",
+    sigma: float = FAN_SIGMA,
+    window_per_intensity: float = WINDOW_PER_INTENSITY,
     truncate: float = 3.0,
+    occurrence_threshold: float = 1.0,
 ) -> np.ndarray:
-    """The "variable" targets drawn one sample and one AU at a time over the full grid.
+    """Targets of any design drawn one sample and one AU at a time over the full grid.
 
-    Same definition as the library (peak scaled to the intensity at the nearest pixel, square
-    support of truncate * sigma, centres combined by maximum), written the plain way.
+    Same definition as the library (lengths in pixels of a 64x64 map scaled to ``size``, peak
+    scaled to the amplitude at the nearest pixel, square window of ``truncate * sigma``, or of
+    ``window_per_intensity * I`` for the variable design, centres combined by maximum), written
+    the plain way.
     """
     b, k = intensities.shape
     out = np.zeros((b, k, size, size), np.float32)
     grid = np.arange(size, dtype=np.float64)
+    scale = size / 64
+    s = sigma * scale
     for i in range(b):
         for j, number in enumerate(aus):
             level = intensities[i, j]
             if not level > 0:
                 continue
-            s = max(min_sigma, sigma_per_intensity * level)
+            if design == "binary":
+                amplitude = float(level >= occurrence_threshold)
+            else:
+                amplitude = level
+            radius = window_per_intensity * level * scale if design == "variable" else truncate * s
             for points in ACTION_UNITS[number].centres:
                 cx, cy = landmarks[i, list(points)].mean(0)
                 gx = np.exp((np.square(np.round(cx) - cx) - np.square(grid - cx)) / (2 * s * s))
                 gy = np.exp((np.square(np.round(cy) - cy) - np.square(grid - cy)) / (2 * s * s))
-                gx[np.abs(grid - cx) > truncate * s] = 0
-                gy[np.abs(grid - cy) > truncate * s] = 0
-                np.maximum(out[i, j], level * np.outer(gy, gx), out=out[i, j])
+                gx[(np.abs(grid - cx) > radius) & (grid != np.round(cx))] = 0
+                gy[(np.abs(grid - cy) > radius) & (grid != np.round(cy))] = 0
+                np.maximum(out[i, j], amplitude * np.outer(gy, gx), out=out[i, j])
     return out
 
 
@@ -113,6 +128,102 @@ def bench_targets(batch: int = 256, repeats: int = 7, device: str = "cpu", seed:
     return results
 
 
+def bench_train(
+    steps: int = 20,
+    batch: int = 32,
+    input_size: int = 64,
+    width: int = 32,
+    frames_per_subject: int = 6,
+    threads: int | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Training frames per second of each method, with and without the data-path caches.
+
+    A small ``disfa-like`` SynthFACS dataset is rendered in a temporary folder and a FAN(1,
+    ``width``) with random weights stands in for the landmark network (weights do not change
+    the speed). Each setting trains ``steps`` steps after one warm-up step; the time counts the
+    loader and the step, not the one-off building of a cache, which is reported apart.
+
+    Returns:
+        One row per method and setting: frames/s, its ratio to decoding every step, build seconds.
+    """
+    import tempfile
+
+    from auheat.data.dataset import PreparedDataset
+    from auheat.models import FAN
+    from auheat.synth.generate import generate_dataset
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    previous_cache = os.environ.get("AUHEAT_CACHE")
+    with tempfile.TemporaryDirectory() as folder:
+        root = generate_dataset("disfa-like", f"{folder}/data", frames_per_subject, seed=seed, progress=False)
+        train = PreparedDataset(root, "train", 0)
+        os.environ["AUHEAT_CACHE"] = f"{folder}/cache"  # the decoded inputs go with the dataset
+        try:
+            rows = _time_methods(train, FAN(1, width), steps, batch, input_size, seed, folder)
+        finally:
+            if previous_cache is None:
+                del os.environ["AUHEAT_CACHE"]
+            else:
+                os.environ["AUHEAT_CACHE"] = previous_cache
+    table = pd.DataFrame(rows)
+    base = table[table["setting"] == "decode every step"].set_index("method")["frames_per_s"]
+    table["speedup"] = table["frames_per_s"] / table["method"].map(base)
+    print(
+        f"train: {steps} steps of batch {batch} at {input_size} px, FAN(1, {width}), torch threads "
+        f"{torch.get_num_threads()}; speed-up = frames/s over decoding every frame at every step\n"
+        + table.to_string(index=False, float_format="%.2f")
+    )
+    return table
+
+
+TRAIN_SETTINGS = {
+    "decode every step": {"cache_inputs": False, "cache_features": False},
+    "input cache": {"cache_inputs": True, "cache_features": False},
+    "input + feature cache": {"cache_inputs": True, "cache_features": True},
+}
+
+
+def _time_methods(train, fan, steps: int, batch: int, input_size: int, seed: int, folder: str) -> list[dict]:
+    """One row per method and setting of :func:`bench_train`."""
+    from auheat.models import build_model
+    from auheat.models.factory import METHODS
+    from auheat.tasks import AUTask
+    from auheat.train import FeatureCache, TrainConfig, Trainer
+
+    rows = []
+    for method in METHODS:
+        for name, flags in TRAIN_SETTINGS.items():
+            torch.manual_seed(seed)
+            model = build_model(method, fan, train.aus)
+            if name == "input + feature cache" and not model.caches_features:
+                continue
+            config = TrainConfig(steps=steps + 1, batch_size=batch, input_size=input_size, seed=seed, **flags)
+            start = time.perf_counter()
+            trainer = Trainer(
+                model, AUTask(train.aus), train, None, f"{folder}/{method}", config, progress=False
+            )
+            built = time.perf_counter() - start
+            if isinstance(trainer.train_set, FeatureCache) != (name == "input + feature cache"):
+                raise AssertionError(f"{method}, {name}: the trainer did not set up the caches asked for")
+            trainer.network.train()
+            done, clock = 0, time.perf_counter()
+            while done < steps + 1:
+                for step in trainer.loader:
+                    trainer.train_step(step)
+                    done += 1
+                    if done == 1:
+                        clock = time.perf_counter()  # after one warm-up step
+                    if done == steps + 1:
+                        break
+            seconds = time.perf_counter() - clock
+            rows.append(
+                {"method": method, "setting": name, "frames_per_s": steps * batch / seconds, "build_s": built}
+            )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="auheat bench", description="Run a benchmark of auheat.")
     add_arguments(parser)
@@ -120,12 +231,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", choices=["targets", "synth"], help="which benchmark")
+    parser.add_argument("name", choices=["targets", "synth", "train"], help="which benchmark")
     parser.add_argument("--batch", type=int, default=256, help="samples per batch (default 256)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs; the median is reported")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--faces", type=int, default=200, help="synth: faces to render (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the inputs (default 0)")
+    parser.add_argument("--steps", type=int, default=20, help="train: timed steps per setting (default 20)")
+    parser.add_argument("--threads", type=int, default=None, help="train: torch CPU threads")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -136,6 +249,8 @@ def run(args: argparse.Namespace) -> None:
         from auheat.synth.bench import bench_synth
 
         bench_synth(faces=args.faces, seed=args.seed, runs=args.repeats)
+    elif args.name == "train":
+        bench_train(steps=args.steps, threads=args.threads, seed=args.seed)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -36,48 +37,136 @@ def _synth(args: argparse.Namespace) -> None:
     print(f"wrote {root}")
 
 
-def _config(args: argparse.Namespace):
+# TrainConfig fields that a training option of the same name (dashes for underscores) sets.
+_CONFIG_OPTIONS = (
+    "epochs",
+    "steps",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "optimizer",
+    "schedule",
+    "warmup_steps",
+    "input_size",
+    "seed",
+    "workers",
+    "device",
+    "evaluations",
+    "threads",
+    "oversample",
+    "loss",
+    "foreground_weight",
+    "val_subjects",
+    "calibrate",
+)
+
+
+def _recipe(args: argparse.Namespace):
+    from auheat.recipes import RECIPES
+
+    return RECIPES[args.recipe] if args.recipe else None
+
+
+def _config(args: argparse.Namespace, landmarks: bool = False):
+    """The run's TrainConfig: the recipe's (or the defaults), then every option given explicitly."""
     from auheat.train import TrainConfig
 
-    return TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        optimizer=args.optimizer,
-        schedule=args.schedule,
-        warmup_steps=args.warmup_steps,
-        grad_clip=args.grad_clip if args.grad_clip > 0 else None,
-        amp=not args.no_amp,
-        input_size=args.input_size,
-        seed=args.seed,
-        workers=args.workers,
-        device=args.device,
-    )
+    recipe = _recipe(args)
+    if recipe is None:
+        base = TrainConfig()
+    else:
+        base = recipe.landmark_config() if landmarks else recipe.config()
+    given = {name: getattr(args, name) for name in _CONFIG_OPTIONS if getattr(args, name, None) is not None}
+    if args.epochs is not None and args.steps is None:
+        given["steps"] = None  # an explicit epoch count replaces the recipe's step budget
+    if args.grad_clip is not None:
+        given["grad_clip"] = args.grad_clip if args.grad_clip > 0 else None
+    for flag, field in (("no_amp", "amp"), ("no_cache", "cache_inputs"), ("no_cache", "cache_features")):
+        if getattr(args, flag, False):
+            given[field] = False
+    if getattr(args, "augment", False):
+        given["augment"] = True
+    return dataclasses.replace(base, **given)
+
+
+def _network_size(args: argparse.Namespace) -> tuple[int, int]:
+    """(stacks, width): the options given, else the recipe's, else FAN(1, 64)."""
+    recipe = _recipe(args)
+    stacks = args.stacks if args.stacks is not None else (recipe.stacks if recipe else 1)
+    width = args.width if args.width is not None else (recipe.width if recipe else 64)
+    return stacks, width
 
 
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    from auheat.recipes import RECIPES
+
+    # Defaults are None: an option left out takes the recipe's value, or the library default.
     parser.add_argument("--data", required=True, help="prepared dataset folder (auheat synth, data_scripts)")
-    parser.add_argument("--stacks", type=int, default=1, help="hourglasses of the landmark net (default 1)")
-    parser.add_argument("--width", type=int, default=64, help="features of the landmark network (default 64)")
+    parser.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        default=None,
+        help="run size: network, input size, step budget, loss (quick, cpu, paper); options override it",
+    )
+    parser.add_argument(
+        "--stacks", type=int, default=None, help="hourglasses of the landmark net (default 1)"
+    )
+    parser.add_argument(
+        "--width", type=int, default=None, help="features of the landmark network (default 64)"
+    )
     parser.add_argument("--out", required=True, help="run folder: checkpoints and metrics.jsonl")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=16, help="per process (default 16)")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw")
-    parser.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
-    parser.add_argument("--warmup-steps", type=int, default=0)
-    parser.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm; 0 switches it off")
-    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     parser.add_argument(
-        "--input-size", type=int, default=256, help="network input side (64 for the book's CPU recipe)"
+        "--steps", type=int, default=None, help="optimisation steps (epochs follow from them)"
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs, when no step budget is set (default 10)"
+    )
+    parser.add_argument("--batch-size", type=int, default=None, help="per process (default 16)")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
+    parser.add_argument("--weight-decay", type=float, default=None, help="default 1e-4")
+    parser.add_argument("--optimizer", choices=["adamw", "sgd"], default=None, help="default adamw")
+    parser.add_argument("--schedule", choices=["cosine", "constant"], default=None, help="default cosine")
+    parser.add_argument("--warmup-steps", type=int, default=None, help="linear warm-up steps (default 0)")
+    parser.add_argument("--grad-clip", type=float, default=None, help="max gradient norm (default 1); 0: off")
+    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    parser.add_argument("--input-size", type=int, default=None, help="network input side (default 256)")
+    parser.add_argument("--seed", type=int, default=None, help="default 0")
+    parser.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (default 0)")
+    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--evaluations", type=int, default=None, help="held-out evaluations (default: every epoch)"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="decode every frame at every step")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_au_arguments(parser: argparse.ArgumentParser) -> None:
+    from auheat.heatmaps import DESIGNS
+    from auheat.tasks import LOSSES
+
+    parser.add_argument(
+        "--design", choices=list(DESIGNS), default=None, help="target design (default variable)"
+    )
+    parser.add_argument("--loss", choices=list(LOSSES), default=None, help="heatmap loss (default mse)")
+    parser.add_argument(
+        "--foreground-weight",
+        type=float,
+        default=None,
+        help="weight of AU pixels for weighted_mse (default 10)",
+    )
+    parser.add_argument("--oversample", type=float, default=None, help="extra draws of frames with an AU")
+    parser.add_argument("--augment", action="store_true", help="random similarity jitter of the crops")
+    parser.add_argument(
+        "--calibrate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fit a per-AU line from decoded to labelled intensities on the training frames",
+    )
+    parser.add_argument(
+        "--val-subjects", type=int, default=None, help="training subjects held out to pick best.safetensors"
+    )
 
 
 def _options(pairs: list[str]) -> dict:
@@ -97,8 +186,9 @@ def _options(pairs: list[str]) -> dict:
 def _pretrain_landmarks(args: argparse.Namespace) -> None:
     from auheat.landmarks import pretrain_landmarks
 
+    stacks, width = _network_size(args)
     weights, table = pretrain_landmarks(
-        args.data, args.stacks, args.width, _config(args), args.out, args.resume, not args.no_progress
+        args.data, stacks, width, _config(args, landmarks=True), args.out, args.resume, not args.no_progress
     )
     print(table.to_string(float_format="%.4f"))
     print(f"landmark weights: {weights}")
@@ -107,23 +197,26 @@ def _pretrain_landmarks(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from auheat.experiment import train_au_model
 
+    stacks, width = _network_size(args)
+    recipe = _recipe(args)
+    design = args.design or (recipe.design if recipe else "variable")
     trainer, log = train_au_model(
         args.data,
         args.method,
         args.out,
         fold=args.fold,
-        stacks=args.stacks,
-        width=args.width,
+        stacks=stacks,
+        width=width,
         landmark_weights=args.landmark_weights,
         options=_options(args.option),
-        design=args.design,
+        design=design,
         config=_config(args),
         train_subjects=args.train_subjects,
         resume=args.resume,
         progress=not args.no_progress,
     )
     if trainer.rank == 0:
-        columns = [c for c in ("epoch", "train_loss", "ICC_mean", "MAE_mean", "seconds") if c in log]
+        columns = [c for c in ("epoch", "step", "train_loss", "ICC_mean", "MAE_mean", "seconds") if c in log]
         print(log[columns].to_string(index=False, float_format="%.4f"))
 
 
@@ -184,9 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--fold", type=int, default=None, help="test fold of a folds protocol (DISFA: 0, 1, 2)")
     tr.add_argument("--landmark-weights", default=None, help="landmark network weights (default: resolved)")
     tr.add_argument("--option", action="append", default=[], help="method option NAME=VALUE, e.g. rank=8")
-    tr.add_argument("--design", choices=["fixed", "variable", "binary"], default="variable")
     tr.add_argument("--train-subjects", type=int, default=None, help="train on the first n subjects only")
     _add_training_arguments(tr)
+    _add_au_arguments(tr)
     tr.set_defaults(func=_train)
 
     ev = sub.add_parser("evaluate", help="per-AU ICC(3,1), MAE and PCC of a checkpoint on a dataset")

@@ -18,7 +18,7 @@ from auheat.data.dataset import PreparedDataset
 from auheat.models import FAN, AUModel, build_model, pretrained_fan
 from auheat.models.weights import resolve_landmark_weights
 from auheat.tasks import AUTask
-from auheat.train import LAST, LOG, Evaluation, TrainConfig, Trainer, evaluate_model, read_log
+from auheat.train import LAST, LOG, Evaluation, TrainConfig, Trainer, evaluate_model, read_log, run_finished
 
 
 def protocol_datasets(
@@ -76,14 +76,14 @@ def train_au_model(
     Args:
         train_subjects: keep only the first n training subjects (sorted names), to measure how
             each method copes with little data; None keeps all.
+
+    ``config.val_subjects`` training subjects (the last ones, by name) are held out as the
+    validation set that picks ``best.safetensors``; the test subjects never do.
     """
     config = config or TrainConfig()
     options = dict(options or {})
     train, test = protocol_datasets(data, fold)
-    if train_subjects is not None:
-        if not 1 <= train_subjects <= len(train.subjects):
-            raise ValueError(f"train_subjects must be in 1..{len(train.subjects)}, got {train_subjects}")
-        train = PreparedDataset(data, "train", fold, subjects=train.subjects[:train_subjects])
+    train, val = validation_split(train, train_subjects, config.val_subjects)
     torch.manual_seed(config.seed)
     backbone, source = landmark_network(method, stacks, width, landmark_weights)
     model = build_model(method, backbone, train.aus, **options)
@@ -97,9 +97,36 @@ def train_au_model(
         "dataset": train.meta["name"],
         "fold": fold,
         "train_subjects": list(train.subjects),
+        "val_subjects": list(val.subjects) if val is not None else [],
     }
-    trainer = Trainer(model, AUTask(train.aus, design), train, test, out, config, info, progress)
+    task = AUTask(train.aus, design, loss_name=config.loss, foreground_weight=config.foreground_weight)
+    trainer = Trainer(model, task, train, test, out, config, info, progress, val_set=val)
     return trainer, trainer.fit(resume=resume)
+
+
+def validation_split(
+    train: PreparedDataset, train_subjects: int | None = None, val_subjects: int = 0
+) -> tuple[PreparedDataset, PreparedDataset | None]:
+    """(training set, validation set or None) from a protocol's training part.
+
+    The first ``train_subjects`` subjects (sorted names; None: all) train, after the last
+    ``val_subjects`` of the part are held out for validation, so the validation subjects are the
+    same whatever the number of training subjects.
+    """
+    subjects = list(train.subjects)
+    if not 0 <= val_subjects < len(subjects):
+        raise ValueError(f"val_subjects must be in 0..{len(subjects) - 1}, got {val_subjects}")
+    held_out = subjects[len(subjects) - val_subjects :] if val_subjects else []
+    pool = subjects[: len(subjects) - val_subjects]
+    if train_subjects is not None:
+        if not 1 <= train_subjects <= len(pool):
+            raise ValueError(f"train_subjects must be in 1..{len(pool)}, got {train_subjects}")
+        pool = pool[:train_subjects]
+    if len(pool) == len(subjects):
+        return train, None
+    root, fold = train.root, train.fold
+    val = PreparedDataset(root, train.split, fold, subjects=held_out) if held_out else None
+    return PreparedDataset(root, train.split, fold, subjects=pool), val
 
 
 def load_au_model(checkpoint: str | Path) -> tuple[AUModel, dict[str, Any]]:
@@ -125,7 +152,12 @@ def evaluate_checkpoint(
     _, test = protocol_datasets(data, fold, split)
     if tuple(test.aus) != tuple(info["aus"]):
         raise ValueError(f"{checkpoint} predicts AUs {info['aus']}, but {data} labels AUs {list(test.aus)}")
-    task = AUTask(tuple(info["aus"]), info.get("design", "variable"))
+    task = AUTask(
+        tuple(info["aus"]),
+        info.get("design", "variable"),
+        loss_name=info.get("loss", "mse"),
+        foreground_weight=info.get("foreground_weight", 10.0),
+    )
     return evaluate_model(model.to(device), test, task, device, info["config"]["input_size"], batch_size)
 
 
@@ -143,14 +175,14 @@ def train_or_load(
     progress: bool = True,
 ) -> tuple[AUModel, pd.DataFrame]:
     """The model of a finished run in ``out`` and its metrics log, training (or resuming) it first
-    if it has not reached ``config.epochs``. Arguments as :func:`train_au_model`.
+    if it has not finished its budget. Arguments as :func:`train_au_model`.
 
     The model is the last epoch's (``last.safetensors``), in eval mode.
     """
     config = config or TrainConfig()
     out = Path(out)
     log_path = out / LOG
-    if not (log_path.exists() and read_log(log_path)["epoch"].max() >= config.epochs):
+    if not (log_path.exists() and run_finished(read_log(log_path))):
         train_au_model(
             data,
             method,

@@ -30,36 +30,51 @@ def labelled_mask(intensities: torch.Tensor) -> torch.Tensor:
     return ~torch.isnan(intensities)
 
 
-def target_sigma(
+# The paper's geometry, in pixels of its 64x64 heatmap; other map sides scale these lengths by
+# side / 64, so a target covers the same share of the face at every size (a 16x16 map of a CPU
+# run draws the same face region as the paper's 64x64 map, with a quarter of the pixels).
+REFERENCE_SIZE = 64
+# FAN's landmark Gaussian: face_alignment's draw_gaussian uses a 13x13 kernel of std 0.25 * 13.
+FAN_SIGMA = 3.25
+# Sanchez et al. (2018), Eq. 1: the Gaussian of intensity I is drawn for |i|, |j| <= 6 I.
+WINDOW_PER_INTENSITY = 6.0
+
+
+def target_geometry(
     intensities: torch.Tensor,
     design: Design = "variable",
-    sigma: float = 1.5,
-    sigma_per_intensity: float = 0.5,
-    min_sigma: float = 0.5,
-) -> torch.Tensor:
-    """Standard deviation (heatmap pixels) of the Gaussian drawn for each intensity.
+    size: int = REFERENCE_SIZE,
+    sigma: float = FAN_SIGMA,
+    window_per_intensity: float = WINDOW_PER_INTENSITY,
+    truncate: float = 3.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standard deviation and window half-width (map pixels) of the Gaussian of each intensity.
 
-    ``"fixed"`` and ``"binary"`` use ``sigma`` everywhere. ``"variable"`` grows linearly:
-    ``max(min_sigma, sigma_per_intensity * I)``. With the default ``truncate=3`` the support of
-    a 64x64 target then reaches 1.5 * I heatmap pixels, i.e. 6 * I pixels of the 256x256 crop,
-    the |i|, |j| <= 6 I bound of Sanchez et al. (2018), Eq. 1. The exact sigma(I) of the paper
-    is not published; this linear law is the project's reading of that bound.
+    Lengths are given in pixels of the paper's 64x64 map and scaled by ``size / 64``. Every design
+    uses the fixed, FAN-like ``sigma``. ``"fixed"`` and ``"binary"`` draw it within
+    ``truncate * sigma`` of the centre; ``"variable"`` within ``window_per_intensity * I``, the
+    |i|, |j| <= 6 I of Sanchez et al. (2018), Eq. 1, so a weak AU is a small, low bump and a strong
+    one a wide, high one. The paper's sigma is not published; FAN's is the project's choice.
+
+    Returns:
+        ``(sigma, radius)``, each shaped like ``intensities``.
     """
     check_design(design)
+    scale = size / REFERENCE_SIZE
+    sigmas = torch.full_like(intensities, sigma * scale)
     if design == "variable":
-        return (intensities.nan_to_num(0.0) * sigma_per_intensity).clamp(min=min_sigma)
-    return torch.full_like(intensities, sigma)
+        return sigmas, intensities.nan_to_num(0.0) * (window_per_intensity * scale)
+    return sigmas, sigmas * truncate
 
 
 def encode_heatmaps(
     landmarks: torch.Tensor,
     intensities: torch.Tensor,
     aus: str | int | list[int] | tuple[int, ...],
-    size: int = 64,
+    size: int = REFERENCE_SIZE,
     design: Design = "variable",
-    sigma: float = 1.5,
-    sigma_per_intensity: float = 0.5,
-    min_sigma: float = 0.5,
+    sigma: float = FAN_SIGMA,
+    window_per_intensity: float = WINDOW_PER_INTENSITY,
     truncate: float = 3.0,
     occurrence_threshold: float = 1.0,
 ) -> torch.Tensor:
@@ -73,12 +88,12 @@ def encode_heatmaps(
             zero (mask it out of the loss with :func:`labelled_mask`).
         aus: dataset name or the K AU numbers, in channel order.
         size: heatmap side, pixels.
-        design: ``"fixed"`` (amplitude I, fixed sigma), ``"variable"`` (amplitude I, sigma and
-            support growing with I: the paper's default) or ``"binary"`` (amplitude 1 where the
-            AU occurs, I >= ``occurrence_threshold``; fixed sigma).
-        sigma: Gaussian std in heatmap pixels for ``"fixed"`` and ``"binary"``.
-        sigma_per_intensity, min_sigma: the ``"variable"`` law, see :func:`target_sigma`.
-        truncate: the support is the square |dx|, |dy| <= truncate * sigma around each centre.
+        design: ``"fixed"`` (amplitude I, window of ``truncate * sigma``), ``"variable"``
+            (amplitude I, window growing with I: the paper's default) or ``"binary"`` (amplitude 1
+            where the AU occurs, I >= ``occurrence_threshold``; window as ``"fixed"``).
+        sigma, window_per_intensity: lengths in pixels of a 64x64 map, scaled to ``size``; see
+            :func:`target_geometry`.
+        truncate: the fixed and binary window, in standard deviations.
         occurrence_threshold: intensity from which ``"binary"`` counts the AU as present.
 
     Returns:
@@ -98,8 +113,8 @@ def encode_heatmaps(
         )
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
-    if truncate <= 0 or sigma <= 0 or min_sigma <= 0 or sigma_per_intensity < 0:
-        raise ValueError("sigma, min_sigma and truncate must be positive, sigma_per_intensity >= 0")
+    if truncate <= 0 or sigma <= 0 or window_per_intensity <= 0:
+        raise ValueError("sigma, window_per_intensity and truncate must be positive")
     if bool(((intensities < 0) | (intensities > MAX_INTENSITY)).any()):
         raise ValueError(f"intensities must lie in [0, {MAX_INTENSITY:g}] or be NaN (unlabelled)")
 
@@ -110,15 +125,33 @@ def encode_heatmaps(
     else:
         amplitude = intensities.nan_to_num(0.0)
     amplitude = torch.where(labelled_mask(intensities), amplitude, torch.zeros_like(amplitude))
-    largest = sigma if design != "variable" else max(min_sigma, sigma_per_intensity * MAX_INTENSITY)
-    return draw_gaussians(
-        au_centres(landmarks, aus),
-        amplitude,
-        target_sigma(intensities, design, sigma, sigma_per_intensity, min_sigma),
-        size,
-        truncate,
-        largest,
+    sigmas, radius = target_geometry(intensities, design, size, sigma, window_per_intensity, truncate)
+    scale = size / REFERENCE_SIZE
+    largest = (
+        window_per_intensity * MAX_INTENSITY * scale if design == "variable" else truncate * sigma * scale
     )
+    return draw_gaussians(au_centres(landmarks, aus), amplitude, sigmas, radius, size, largest)
+
+
+def au_windows(
+    landmarks: torch.Tensor,
+    aus: str | int | list[int] | tuple[int, ...],
+    size: int = REFERENCE_SIZE,
+    radius: float = 3.0 * FAN_SIGMA,
+) -> torch.Tensor:
+    """[B, K, size, size] bool: the pixels within ``radius`` of one of each AU's centres.
+
+    ``radius`` is in pixels of a 64x64 map, scaled to ``size`` (the default is the fixed design's
+    window). These are the places where an AU shows, whatever its intensity: the foreground that
+    :func:`auheat.tasks.masked_mse` can weight. A missing (NaN) centre marks no pixel.
+    """
+    aus = resolve_aus(aus)
+    centres = au_centres(landmarks, aus)  # [B, K, C, 2]
+    grid = torch.arange(size, device=landmarks.device, dtype=landmarks.dtype)
+    reach = radius * size / REFERENCE_SIZE
+    near_x = (grid - centres[..., 0, None]).abs() <= reach  # [B, K, C, size]; NaN compares False
+    near_y = (grid - centres[..., 1, None]).abs() <= reach
+    return (near_y[..., :, None] & near_x[..., None, :]).any(2)
 
 
 def landmark_heatmaps(
@@ -128,6 +161,7 @@ def landmark_heatmaps(
 
     Args:
         landmarks: [B, N, 2] float, (x, y) heatmap pixels; NaN marks a missing point (zero map).
+        sigma: Gaussian std, heatmap pixels (drawn within ``truncate * sigma``).
 
     Returns:
         [B, N, size, size], drawn by the same :func:`draw_gaussians` as the AU targets.
@@ -135,25 +169,28 @@ def landmark_heatmaps(
     if landmarks.ndim != 3 or landmarks.shape[-1] != 2:
         raise ValueError(f"landmarks must have shape [B, N, 2], got {list(landmarks.shape)}")
     ones = torch.ones(landmarks.shape[:2], dtype=landmarks.dtype, device=landmarks.device)
-    return draw_gaussians(landmarks[:, :, None], ones, ones * sigma, size, truncate, sigma)
+    return draw_gaussians(
+        landmarks[:, :, None], ones, ones * sigma, ones * (truncate * sigma), size, truncate * sigma
+    )
 
 
 def draw_gaussians(
     centres: torch.Tensor,
     amplitude: torch.Tensor,
     sigma: torch.Tensor,
+    radius: torch.Tensor,
     size: int,
-    truncate: float,
-    largest_sigma: float,
+    largest_radius: float,
 ) -> torch.Tensor:
-    """Draw truncated Gaussians into [B, K, size, size] channels, several centres per channel.
+    """Draw windowed Gaussians into [B, K, size, size] channels, several centres per channel.
 
     Args:
         centres: [B, K, C, 2] (x, y) pixels; NaN centres are skipped.
         amplitude: [B, K] peak of each channel's Gaussians; 0 draws nothing.
         sigma: [B, K] standard deviation, pixels.
-        truncate: support |dx|, |dy| <= truncate * sigma.
-        largest_sigma: an upper bound of ``sigma``, fixing the window size for the whole batch
+        radius: [B, K] half-width of the square window drawn around each centre, pixels
+            (|dx|, |dy| <= radius).
+        largest_radius: an upper bound of ``radius``, fixing the window size for the whole batch
             so the drawing never waits on the device to learn a data-dependent size.
 
     Each Gaussian's highest pixel equals the amplitude; a channel's centres are combined by a
@@ -161,13 +198,14 @@ def draw_gaussians(
     into a zero-filled output), with no [B, K, C, size, size] intermediate.
     """
     dtype, device = centres.dtype, centres.device
-    radius = math.ceil(truncate * largest_sigma)
-    offsets = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+    half = math.ceil(largest_radius)
+    offsets = torch.arange(-half, half + 1, device=device, dtype=dtype)
 
     centre_ok = ~torch.isnan(centres).any(-1) & (amplitude > 0)[..., None]  # [B, K, C]
     safe = torch.where(centre_ok[..., None], centres, torch.zeros((), dtype=dtype, device=device))
     nearest = safe.round()
     s = sigma.to(dtype)[..., None, None]  # [B, K, 1, 1]
+    r = radius.to(dtype)[..., None, None]
 
     def axis_profile(axis: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Separable 1-D Gaussian [B, K, C, P] on the window's pixels along one axis, peak = 1."""
@@ -175,7 +213,8 @@ def draw_gaussians(
         d = pixels - safe[..., axis, None]
         d0 = nearest[..., axis, None] - safe[..., axis, None]
         profile = torch.exp((d0.square() - d.square()) / (2 * s.square()))
-        inside = (d.abs() <= truncate * s) & (pixels >= 0) & (pixels <= size - 1)
+        # The nearest pixel is always drawn, so even a tiny window reaches the amplitude there.
+        inside = ((d.abs() <= r) | (offsets == 0)) & (pixels >= 0) & (pixels <= size - 1)
         return profile * inside, pixels.clamp(0, size - 1).long()
 
     gx, px = axis_profile(0)

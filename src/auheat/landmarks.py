@@ -21,7 +21,7 @@ from auheat.data.photos import PHOTOS, load_photo
 from auheat.models.backbone import FAN
 from auheat.models.weights import cache_dir, save_landmark_weights
 from auheat.tasks import LandmarkTask, normalised_errors
-from auheat.train import BEST, TrainConfig, Trainer, evaluate_model
+from auheat.train import LAST, TrainConfig, Trainer, evaluate_model
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def pretrain_landmarks(
 
     Args:
         data: the dataset folder; its ``train`` split trains, its ``test`` split (held-out
-            subjects) picks the best epoch by NME.
+            subjects) is scored after every evaluation; the last epoch's weights are kept.
         stacks, width: the FAN's size.
         config: training choices; ``input_size`` should be the one the AU models will use.
         out: run folder (checkpoints, ``metrics.jsonl``); default under the cache folder.
@@ -126,7 +126,7 @@ def pretrain_landmarks(
         progress=progress,
     )
     trainer.fit(resume=resume)
-    load_checkpoint(out / BEST, network)
+    load_checkpoint(out / LAST, network)
     weights = save_landmark_weights(network, input_size=config.input_size)
     held_out = evaluate_model(
         network, test, LandmarkTask(), trainer.device, config.input_size, config.batch_size

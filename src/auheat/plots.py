@@ -500,6 +500,60 @@ def plot_design_grid(
     return fig
 
 
+def plot_map_sizes(
+    crop: np.ndarray,
+    landmarks: np.ndarray | torch.Tensor,
+    au: int,
+    intensity: float,
+    *,
+    sizes: Sequence[int] = (64, 32, 16),
+    designs: Sequence[str] = ("fixed", "variable"),
+    margin: float | None = 40.0,
+    panel_size: float = 2.0,
+) -> Figure:
+    """One label drawn on maps of several sides: a row per design, a column per map side.
+
+    The target's lengths are defined on the paper's 64x64 map and scaled to each side
+    (:func:`auheat.heatmaps.target_geometry`), so every panel covers the same part of the face,
+    with fewer, larger pixels on a smaller map.
+
+    Args:
+        crop: [S, S, 3] RGB aligned face crop; landmarks: [68, 2] float, crop pixels.
+        au: AU number; intensity: its label, in [0, 5].
+        sizes: heatmap sides of the columns; designs: the rows.
+        margin: zoom around the AU's centres, crop pixels (``None``: the whole crop).
+    """
+    crop = _check_square_crop(crop)
+    landmarks = _check_landmarks(landmarks)
+    entry = get_au(au)
+    if not 0 <= intensity <= MAX_INTENSITY:
+        raise ValueError(f"intensity must lie in [0, {MAX_INTENSITY:g}], got {intensity}")
+    crop_size = crop.shape[0]
+    window = _zoom_window(landmarks, au, margin, crop_size)
+    fig, axes = plt.subplots(
+        len(designs),
+        len(sizes),
+        figsize=(panel_size * len(sizes) + 1.2, panel_size * len(designs) + 0.6),
+        layout="constrained",
+        squeeze=False,
+    )
+    for row, design in zip(axes, designs, strict=True):
+        check_design(design)
+        vmax = 1.0 if design == "binary" else MAX_INTENSITY
+        for ax, size in zip(row, sizes, strict=True):
+            heatmap = _au_heatmaps(landmarks, au, [intensity], design, crop_size, size)[0]
+            _show_face(ax, crop)
+            image = draw_heatmap(ax, heatmap, crop_size=crop_size, vmax=vmax)
+            ax.set_xlim(window[0], window[1])
+            ax.set_ylim(window[2], window[3])
+            if design == designs[0]:
+                ax.set_title(f"{size}x{size} map")
+        row[0].set_ylabel(design, fontsize=11)
+        fig.colorbar(image, ax=list(row), shrink=0.9, pad=0.02, label="target value")
+    fig.suptitle(f"{entry.label} at I = {intensity:g} on maps of {', '.join(map(str, sizes))} pixels")
+    return fig
+
+
 def plot_target_profiles(
     landmarks: np.ndarray | torch.Tensor,
     au: int,
@@ -1237,15 +1291,20 @@ def plot_learning_curves(
     logs: pd.DataFrame | Mapping[str, pd.DataFrame],
     *,
     per_au: bool = True,
+    floors: Mapping[str, float] | None = None,
     figsize: tuple[float, float] = (11.0, 3.4),
 ) -> Figure:
-    """An AU run per epoch: training loss, and ICC(3,1) and MAE on the evaluation split.
+    """An AU run's logged evaluations: training loss, and ICC(3,1) and MAE on the evaluation split.
 
     Args:
         logs: a run's metrics log (``metrics.jsonl`` read by :func:`auheat.train.read_log`, with
-            columns ``epoch``, ``train_loss``, ``ICC_mean``, ``MAE_mean`` and ``ICC_AUxx``,
-            ``MAE_AUxx`` per AU), or name -> log to compare runs, one line each.
+            columns ``epoch`` (and ``step``), ``train_loss``, ``ICC_mean``, ``MAE_mean`` and
+            ``ICC_AUxx``, ``MAE_AUxx`` per AU), or name -> log to compare runs, one line each.
         per_au: with a single log, draw each AU's ICC and MAE as thin grey lines behind the mean.
+        floors: run name (``""`` for a single log) -> the training loss of all-zero heatmaps
+            under that run's loss (:func:`auheat.benchmark.zero_prediction`); the loss panel then
+            shows each run's loss divided by its own floor, so runs with different losses compare,
+            and a line at 1 marks a network that draws nothing.
         figsize: size of the figure, inches.
     """
     runs = {"": logs} if isinstance(logs, pd.DataFrame) else dict(logs)
@@ -1257,36 +1316,41 @@ def plot_learning_curves(
             raise ValueError(
                 f"log {name!r} lacks columns {sorted(missing)}: is it an AU run's metrics.jsonl?"
             )
+    if floors is not None and set(floors) != set(runs):
+        raise ValueError(f"floors must name the runs {sorted(runs)}, got {sorted(floors)}")
     single = len(runs) == 1
-    last_epoch = max(int(log["epoch"].max()) for log in runs.values())
+    by_step = all("step" in log for log in runs.values())
+    x_name = "step" if by_step else "epoch"
     fig, axes = plt.subplots(1, 3, figsize=figsize, layout="constrained")
+    loss_label = "loss / all-zero heatmaps' loss" if floors else "masked heatmap MSE"
     panels = (
-        ("train_loss", "masked heatmap MSE", "training loss"),
+        ("train_loss", loss_label, "training loss"),
         ("ICC", "ICC(3,1)", "ICC on the held-out subjects"),
         ("MAE", "MAE (intensity levels)", "MAE on the held-out subjects"),
     )
     for ax, (key, ylabel, title) in zip(axes, panels, strict=True):
         for name, log in runs.items():
+            x = log[x_name]
             if key == "train_loss":
-                ax.plot(log["epoch"], log[key], "o-", label=name or "training loss")
+                loss = log[key] / floors[name] if floors else log[key]
+                ax.plot(x, loss, "o-", label=name or "training loss")
                 continue
             if single and per_au:
                 columns = sorted(c for c in log.columns if re.fullmatch(f"{key}_AU\\d+", c))
                 for k, column in enumerate(columns):
                     ax.plot(
-                        log["epoch"],
-                        log[column],
-                        "-",
-                        c="0.7",
-                        lw=0.8,
-                        marker=".",
-                        label="one AU" if k == 0 else None,
+                        x, log[column], "-", c="0.7", lw=0.8, marker=".", label="one AU" if k == 0 else None
                     )
-            ax.plot(log["epoch"], log[f"{key}_mean"], "o-", lw=2, label=name or "mean over AUs")
+            ax.plot(x, log[f"{key}_mean"], "o-", lw=2, label=name or "mean over AUs")
         if key == "ICC":
             ax.axhline(0.0, c="0.3", lw=0.8, ls=":")
-        ax.set(xlabel="epoch", ylabel=ylabel, title=title, xlim=(0.5, last_epoch + 0.5))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if key == "train_loss" and floors:
+            ax.axhline(1.0, c="0.3", lw=0.8, ls="--", label="all-zero heatmaps")
+        ax.set(xlabel=f"{x_name} (logged evaluations)", ylabel=ylabel, title=title)
+        if not by_step:
+            last_epoch = max(int(log["epoch"].max()) for log in runs.values())
+            ax.set_xlim(0.5, last_epoch + 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
     axes[1 if single else 0].legend(fontsize=8)
     return fig
@@ -1445,8 +1509,9 @@ def plot_predicted_vs_target(
 
     For each AU of ``aus`` two columns: the target encoded from the frame's label, as the
     training loss encodes it (:class:`auheat.tasks.AUTask`), and the model's heatmap. Titles give
-    the label and the decoded intensity (the heatmap's maximum, clamped to [0, 5]); circles mark
-    the AU's centres.
+    the label and the decoded intensity (the heatmap's maximum, clamped to [0, 5], and the
+    intensity the model answers through its calibration, where it has one); circles mark the
+    AU's centres.
 
     Args:
         model: an AU model with heatmap output (``model.aus`` those of ``dataset``), run in eval
@@ -1481,6 +1546,9 @@ def plot_predicted_vs_target(
         **dict(target_options or {}),
     )
     decoded = decode_heatmaps(output).intensities
+    # What the model answers: the maximum through the run's per-AU calibration, where it has one.
+    answered = model.calibrated(decoded) if hasattr(model, "calibrated") else decoded
+    calibrated = not torch.equal(answered, decoded)
     channels = [model_aus.index(n) for n in numbers]
     maps = torch.stack([t for c in channels for t in (targets[:, c], output[:, c])], 1)
     crop_points = torch.stack([s.float() for s in (dataset[int(i)]["landmarks"] for i in indices)])
@@ -1492,7 +1560,8 @@ def plot_predicted_vs_target(
             label = float(intensities[r, c])
             shown = "unlabelled" if np.isnan(label) else f"I = {label:g}"
             row.append(f"{get_au(n).label} target\n{shown}")
-            row.append(f"{get_au(n).label} predicted\nmax {float(decoded[r, c]):.2f}")
+            read = f", read {float(answered[r, c]):.2f}" if calibrated else ""
+            row.append(f"{get_au(n).label} predicted\nmax {float(decoded[r, c]):.2f}{read}")
         titles.append(row)
     return plot_face_maps(
         crops,

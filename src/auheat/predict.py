@@ -24,11 +24,11 @@ from tqdm.auto import tqdm
 from auheat.atomic import write_atomically
 from auheat.aus import get_au
 from auheat.data.align import align_face
+from auheat.data.inputs import resize_images
 from auheat.data.photos import read_pts
 from auheat.experiment import load_au_model
-from auheat.heatmaps import decode_heatmaps
+from auheat.heatmaps import MAX_INTENSITY, decode_heatmaps
 from auheat.models.weights import hub_checkpoint_path
-from auheat.train import resize_input
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 S3FD_CHECKPOINT = "s3fd-619a316812.pth"  # the detector file face_alignment 1.5 downloads
@@ -154,13 +154,14 @@ def predict_images(
         if points.shape != (68, 2):
             raise ValueError(f"{path}: its landmarks have shape {list(points.shape)}, expected [68, 2]")
         crop, crop_points = align_face(image, points)
-        x = resize_input(
-            torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(255).to(device), input_size
-        )
+        # The network reads 8-bit crops of its input side, as in training.
+        x = resize_images(torch.from_numpy(crop).permute(2, 0, 1)[None].to(device), input_size).float() / 255
         with torch.no_grad():
             output = model(x)
         heatmaps = output if model.output == "heatmaps" else None
-        intensities = decode_heatmaps(output).intensities if heatmaps is not None else output.clamp(0, 5)
+        intensities = (
+            decode_heatmaps(output).intensities if heatmaps is not None else output.clamp(0, MAX_INTENSITY)
+        )
         rows[path.name] = intensities[0].cpu().numpy()
         if overlays is not None and heatmaps is not None:
             _write_overlay(

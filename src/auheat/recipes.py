@@ -20,7 +20,12 @@ from auheat.train import LAST, TrainConfig
 
 @dataclass(frozen=True)
 class Recipe:
-    """How large a run is: the landmark network, its input, and the data and epochs it gets."""
+    """How large a run is: the landmark network, its input, the data, and the AU runs' budget.
+
+    The AU runs' loss, target design and schedule are part of the recipe: a small network on
+    small maps needs the weighted loss to leave the all-zero answer (see :class:`auheat.tasks.AUTask`),
+    where the paper's network on 64x64 maps is trained with the paper's plain MSE.
+    """
 
     name: str
     stacks: int  # hourglasses of the landmark network
@@ -29,33 +34,79 @@ class Recipe:
     landmark_frames_per_subject: int  # frames per subject of the ``landmarks`` preset (400 subjects)
     landmark_epochs: int
     au_frames_per_subject: int  # frames per subject of the AU presets
-    au_epochs: int
+    au_steps: int  # optimisation steps of one AU run
     batch_size: int = 16
     lr: float = 1e-3
+    warmup_steps: int = 0
+    design: str = "variable"  # AU target design (auheat.heatmaps)
+    loss: str = "mse"  # AU heatmap loss: "mse" (the paper's) or "weighted_mse"
+    foreground_weight: float = 10.0
+    calibrate: bool = False  # fit each AU's line from decoded to labelled intensities on training frames
+    evaluations: int | None = None  # held-out scores logged per AU run; None: every epoch
+    threads: int | None = None  # torch CPU threads; None: torch's default
 
-    def config(self, epochs: int | None = None, seed: int = 0) -> TrainConfig:
-        """A training configuration of this size (AU epochs unless ``epochs`` is given)."""
+    def config(self, steps: int | None = None, seed: int = 0) -> TrainConfig:
+        """The AU runs' training configuration (``au_steps`` steps unless ``steps`` is given)."""
         return TrainConfig(
-            epochs=self.au_epochs if epochs is None else epochs,
+            steps=self.au_steps if steps is None else steps,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            warmup_steps=self.warmup_steps,
+            input_size=self.input_size,
+            seed=seed,
+            evaluations=self.evaluations,
+            threads=self.threads,
+            loss=self.loss,
+            foreground_weight=self.foreground_weight,
+            calibrate=self.calibrate,
+        )
+
+    def landmark_config(self, seed: int = 0) -> TrainConfig:
+        """The landmark network's pretraining configuration."""
+        return TrainConfig(
+            epochs=self.landmark_epochs,
             batch_size=self.batch_size,
             lr=self.lr,
             input_size=self.input_size,
             seed=seed,
+            threads=self.threads,
         )
 
 
 # Every chapter's quick setting: enough to run each code path in seconds, too small to learn much.
 QUICK = Recipe(
-    "quick", 1, 32, 64, landmark_frames_per_subject=1, landmark_epochs=1, au_frames_per_subject=4, au_epochs=1
+    "quick",
+    1,
+    32,
+    64,
+    landmark_frames_per_subject=1,
+    landmark_epochs=1,
+    au_frames_per_subject=4,
+    au_steps=8,
+    loss="weighted_mse",
+    calibrate=True,
 )
 # A laptop CPU: a narrow 1-stack FAN at a quarter of the paper's input size (64 px, heatmaps of
-# 16x16), sized so that the whole book builds in about an hour on 2 cores. At 64 px the landmark
+# 16x16), sized from measurements on 2 cores (see the README's "CPU recipe"). At 64 px the landmark
 # network learns several times faster per step than at 128 px, where the same schedule ended with
-# landmarks worse than the training set's mean shape; so the budget goes to more epochs instead.
+# landmarks worse than the training set's mean shape.
 CPU = Recipe(
-    "cpu", 1, 32, 64, landmark_frames_per_subject=8, landmark_epochs=20, au_frames_per_subject=30, au_epochs=6
+    "cpu",
+    1,
+    32,
+    64,
+    landmark_frames_per_subject=8,
+    landmark_epochs=20,
+    au_frames_per_subject=80,
+    au_steps=2000,
+    batch_size=32,
+    lr=2e-3,
+    warmup_steps=50,
+    loss="weighted_mse",
+    calibrate=True,
+    evaluations=6,
 )
-# The paper's network (2DFAN4) on a GPU.
+# The paper's network (2DFAN4) on a GPU, with the paper's plain MSE on 64x64 maps.
 PAPER = Recipe(
     "paper",
     4,
@@ -64,8 +115,13 @@ PAPER = Recipe(
     landmark_frames_per_subject=25,
     landmark_epochs=30,
     au_frames_per_subject=370,
-    au_epochs=15,
+    au_steps=20_000,
+    batch_size=32,
+    lr=2.5e-4,
+    warmup_steps=500,
+    evaluations=10,
 )
+RECIPES: dict[str, Recipe] = {r.name: r for r in (QUICK, CPU, PAPER)}
 
 
 def synthetic_dataset(preset: str, frames_per_subject: int, seed: int = 0, progress: bool = True) -> Path:
@@ -97,7 +153,7 @@ def landmark_network(recipe: Recipe, progress: bool = True) -> tuple[FAN, str]:
             )
     except FileNotFoundError:
         data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject, progress=progress)
-        config = recipe.config(recipe.landmark_epochs)
+        config = recipe.landmark_config()
         # An interrupted pretraining continues where it stopped.
         pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, (run / LAST).exists(), progress)
         found = resolve_landmark_weights(None, recipe.stacks, recipe.width)

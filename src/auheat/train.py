@@ -1,11 +1,19 @@
 """Training and evaluation: one loop for one CPU, one GPU or many (torchrun).
 
-Read top to bottom: :class:`TrainConfig` holds every choice; :class:`Trainer` runs epochs of
-``train_step`` (the task's loss: for AUs a masked heatmap MSE on targets encoded on the device;
-AdamW, clipping, mixed precision on CUDA), scores the validation split after every epoch
-(ICC(3,1) and MAE per AU, or landmark NME; see :mod:`auheat.tasks`), keeps the last and the best
-checkpoint, and logs one JSON line per epoch. A run killed after epoch k and started again with
-``resume=True`` ends with the same weights as a run never stopped.
+Read top to bottom: :class:`TrainConfig` holds every choice, the budget included (a number of
+optimisation steps, from which the epochs follow); :class:`Trainer` runs epochs of ``train_step``
+(the task's loss: for AUs a masked heatmap MSE on targets encoded on the device; AdamW, warm-up
+and a cosine schedule over the whole budget, clipping, mixed precision on CUDA). At a few evenly
+spread epochs it scores the held-out test set (ICC(3,1) and MAE per AU, or landmark NME; see
+:mod:`auheat.tasks`), and a validation set if one is given, writes the last checkpoint (and the
+best one, chosen on the validation set only, never on the test set) and logs one JSON line. A
+run killed after a logged epoch and started again with ``resume=True`` ends with the same
+weights as a run never stopped.
+
+The data path stays out of the network's way: a prepared dataset's crops are decoded and resized
+to the input side once (:class:`auheat.data.inputs.CachedInputs`), and for models whose landmark
+network takes no gradient the frozen features are computed once per frame and the new layers
+train on them (:class:`FeatureCache`).
 
 Several processes: launch with ``torchrun --nproc_per_node N``; each process then trains on its
 share of every batch through DistributedDataParallel, and rank 0 alone writes files (the output
@@ -18,6 +26,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -33,7 +42,10 @@ from tqdm.auto import tqdm
 
 from auheat.aus import crop_to_heatmap
 from auheat.checkpoint import load_checkpoint, save_checkpoint
-from auheat.tasks import AUTask, LandmarkTask
+from auheat.data.dataset import PreparedDataset
+from auheat.data.inputs import CachedInputs, resize_images
+from auheat.models.base import AUModel
+from auheat.tasks import AUTask, LandmarkTask, fit_calibration
 
 LAST, BEST, LOG = "last.safetensors", "best.safetensors", "metrics.jsonl"
 Task = AUTask | LandmarkTask
@@ -44,58 +56,173 @@ class TrainConfig:
     """Every choice of a training run; stored in its checkpoints."""
 
     epochs: int = 10
+    steps: int | None = None  # optimisation steps; when set, epochs = ceil(steps / batches per epoch)
     batch_size: int = 16  # per process
     lr: float = 1e-3
     weight_decay: float = 1e-4
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    schedule: Literal["cosine", "constant"] = "cosine"
+    schedule: Literal["cosine", "constant"] = "cosine"  # over the whole budget, after the warm-up
     warmup_steps: int = 0  # linear warm-up before the schedule
     grad_clip: float | None = 1.0  # max gradient norm; None switches clipping off
     amp: bool = True  # mixed precision (bfloat16, else float16 with loss scaling); CUDA only
-    input_size: int = 256  # crops are resized to this side on the device (64 in the CPU recipe)
+    input_size: int = 256  # crops are resized to this side (64 in the CPU recipe)
     seed: int = 0
     workers: int = 0  # DataLoader worker processes
     device: str = "auto"  # "auto": CUDA when available (the local rank's GPU), else CPU
-
-
-def resize_input(images: torch.Tensor, size: int) -> torch.Tensor:
-    """[B, 3, H, W] images in [0, 1] resized to [B, 3, size, size], staying in [0, 1].
-
-    Antialiased bilinear filtering, which overshoots slightly at edges, hence the clamp.
-    """
-    if images.shape[-1] == size and images.shape[-2] == size:
-        return images
-    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True).clamp_(0, 1)
+    evaluations: int | None = None  # evaluations (log lines, checkpoints) spread evenly; None: every epoch
+    threads: int | None = None  # torch's CPU threads; None keeps torch's default (all cores)
+    oversample: float = 0.0  # frames showing an AU (a label >= 1) are drawn 1 + oversample times as often
+    augment: bool = False  # random similarity jitter of the crop, image and landmarks together
+    cache_inputs: bool = True  # decode and resize each prepared dataset once (CachedInputs)
+    cache_features: bool = True  # frozen landmark features computed once per frame (FeatureCache)
+    loss: Literal["mse", "weighted_mse"] = "mse"  # AU heatmap loss, see auheat.tasks.AUTask
+    foreground_weight: float = 10.0  # weight of the pixels where an AU shows, for "weighted_mse"
+    val_subjects: int = 0  # training subjects held out to choose best.safetensors (AU runs)
+    calibrate: bool = False  # fit a per-AU line from decoded to labelled intensities on training frames
 
 
 def prepare_batch(
-    batch: dict[str, Any], device: torch.device, input_size: int
+    batch: dict[str, Any], device: torch.device | str, input_size: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Images [B, 3, S, S] float in [0, 1], landmarks [B, 68, 2] in input pixels, intensities [B, K]."""
-    images = batch["image"].to(device, non_blocking=True).float().div_(255.0)
+    """Images [B, 3, S, S] float in [0, 1], landmarks [B, 68, 2] in input pixels, intensities [B, K].
+
+    Crops of another side are resized as the input cache resizes them (:func:`resize_images`),
+    to 8-bit pixels first, so cached and uncached runs see the same input. A batch of cached
+    features (:class:`FeatureCache`) gives the tuple of feature tensors in place of the images.
+    """
+    device = torch.device(device)
     landmarks = batch["landmarks"].to(device, non_blocking=True)
+    intensities = batch["intensities"].to(device, non_blocking=True)
+    if "features" in batch:
+        return tuple(f.to(device, non_blocking=True) for f in batch["features"]), landmarks, intensities
+    images = batch["image"].to(device, non_blocking=True)
     crop = images.shape[-1]
     if crop != input_size:
-        images = resize_input(images, input_size)
+        images = resize_images(images, input_size)
         landmarks = crop_to_heatmap(landmarks, crop_size=crop, heatmap_size=input_size)
-    return images, landmarks, batch["intensities"].to(device, non_blocking=True)
+    return images.float().div_(255.0), landmarks, intensities
+
+
+def run_model(model: torch.nn.Module, inputs: torch.Tensor | Sequence[torch.Tensor]) -> Any:
+    """The model's output for images, or for cached frozen features (:meth:`AUModel.from_features`)."""
+    if isinstance(inputs, torch.Tensor):
+        return model(inputs)
+    return model.from_features(tuple(inputs))
+
+
+def jitter(
+    images: torch.Tensor,
+    landmarks: torch.Tensor,
+    rotation: float = 10.0,
+    scale: float = 0.05,
+    shift: float = 0.05,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random similarity transform of each crop, applied to its image and landmarks together.
+
+    Sanchez et al. (2018) augment by perturbing the alignment; this draws, per image, a rotation
+    within +-``rotation`` degrees, a zoom within 1 +- ``scale`` and a shift within +-``shift`` of
+    the side, about the crop's centre. Pixels that come from outside the crop repeat its border.
+
+    Args:
+        images: [B, 3, S, S] float; landmarks: [B, 68, 2] input pixels (pixel centres at integers).
+    """
+    b, _, side, _ = images.shape
+    # Drawn on the CPU generator, whose state a checkpoint restores, so resumed runs repeat.
+    angle = (torch.rand(b) * 2 - 1) * math.radians(rotation)
+    zoom = 1 + (torch.rand(b) * 2 - 1) * scale
+    offset = (torch.rand(b, 2) * 2 - 1) * (2 * shift)  # in grid units: the side spans 2
+    cos, sin = angle.cos(), angle.sin()
+    forward = (
+        torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2) * zoom[:, None, None]
+    )
+    inverse = torch.linalg.inv(forward)
+    # affine_grid asks, for each output point u, where to sample: inverse @ (u - offset).
+    theta = torch.cat([inverse, -(inverse @ offset[..., None])], -1).to(images)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # In pixels (align_corners=False), u = (2 p + 1) / S - 1: the centre is (S - 1) / 2.
+    centre = (side - 1) / 2
+    forward, offset = forward.to(landmarks), offset.to(landmarks)
+    points = (landmarks - centre) @ forward.transpose(-1, -2) + centre + offset[:, None] * side / 2
+    return moved, points
+
+
+class FeatureCache(Dataset):
+    """A model's frozen features of every frame of a dataset, computed once, as samples.
+
+    Each sample holds ``features`` (the tuple :meth:`auheat.models.AUModel.frozen_features` gives
+    for that frame), ``landmarks`` in input pixels and ``intensities``; training then runs only the
+    new layers (:meth:`auheat.models.AUModel.from_features`). Valid while the landmark network
+    takes no gradient and the input is not augmented, which the :class:`Trainer` checks.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        dataset: Dataset,
+        device: torch.device,
+        input_size: int,
+        batch_size: int = 64,
+        progress: bool = True,
+    ) -> None:
+        self.aus = getattr(dataset, "aus", None)
+        self.intensities = getattr(dataset, "intensities", None)
+        # Its own generator, so building the cache leaves the global random state as it was.
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator())
+        features, landmarks, intensities = [], [], []
+        with torch.no_grad():
+            for batch in tqdm(loader, desc="frozen features", disable=not progress, leave=False):
+                images, points, labels = prepare_batch(batch, device, input_size)
+                features.append([f.cpu() for f in model.frozen_features(images)])
+                landmarks.append(points.cpu())
+                intensities.append(labels.cpu())
+        self.features = [torch.cat(parts) for parts in zip(*features, strict=True)]
+        self.landmarks = torch.cat(landmarks)
+        self._intensities = torch.cat(intensities)
+
+    def __len__(self) -> int:
+        return len(self.landmarks)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {
+            "features": tuple(f[i] for f in self.features),
+            "landmarks": self.landmarks[i],
+            "intensities": self._intensities[i],
+        }
 
 
 class _EpochSampler(Sampler[int]):
-    """A shuffled order that depends only on (seed, epoch), so a resumed run sees the same batches."""
+    """A shuffled order that depends only on (seed, epoch), so a resumed run sees the same batches.
 
-    def __init__(self, size: int, seed: int) -> None:
-        self.size, self.seed, self.epoch = size, seed, 0
+    With ``weights`` ([N], one per frame) an epoch draws N frames with replacement, each with
+    probability proportional to its weight (oversampling); without, a permutation.
+    """
+
+    def __init__(self, size: int, seed: int, weights: torch.Tensor | None = None) -> None:
+        self.size, self.seed, self.epoch, self.weights = size, seed, 0, weights
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.weights is not None:
+            return iter(torch.multinomial(self.weights, self.size, True, generator=generator).tolist())
         return iter(torch.randperm(self.size, generator=generator).tolist())
 
     def __len__(self) -> int:
         return self.size
+
+
+def oversampling_weights(dataset: Dataset, oversample: float) -> torch.Tensor | None:
+    """[N] frame weights: 1 + ``oversample`` for frames with a label >= 1 (an AU shows), else 1."""
+    if oversample <= 0:
+        return None
+    labels = getattr(dataset, "intensities", None)
+    if labels is None:
+        raise ValueError("oversample needs a dataset with AU labels (an `intensities` array)")
+    shows = torch.as_tensor(np.nan_to_num(np.asarray(labels), nan=0.0) >= 1.0).any(-1)
+    return 1.0 + oversample * shows.double()
 
 
 def _distributed() -> tuple[int, int]:
@@ -115,13 +242,18 @@ class Trainer:
             parameters with ``requires_grad`` are trained.
         task: :class:`auheat.tasks.AUTask` (its AUs must be the datasets') or
             :class:`auheat.tasks.LandmarkTask`.
-        train_set, val_set: :class:`auheat.data.dataset.PreparedDataset` (or any dataset of the
-            same samples); ``val_set`` may be None (no evaluation, the last checkpoint is the best).
+        train_set, test_set: :class:`auheat.data.dataset.PreparedDataset` (or any dataset of the
+            same samples); ``test_set`` is scored at every evaluation and logged as is (``ICC_mean``
+            ...), or None.
         out: folder for ``last.safetensors``, ``best.safetensors`` and ``metrics.jsonl``.
         config: the run's choices.
         info: extra JSON-able facts stored in checkpoints (e.g. the method and its options, so
             ``auheat evaluate`` can rebuild the model).
         progress: show progress bars (rank 0 only).
+        val_set: a validation set (subjects held out of the training set); scored at every
+            evaluation, logged with the prefix ``val_``, and the only set that picks
+            ``best.safetensors``. Without it no best checkpoint is written: choosing an epoch on
+            the test set would make its scores optimistic.
     """
 
     def __init__(
@@ -129,20 +261,23 @@ class Trainer:
         model: torch.nn.Module,
         task: Task,
         train_set: Dataset,
-        val_set: Dataset | None,
+        test_set: Dataset | None,
         out: str | Path,
         config: TrainConfig | None = None,
         info: dict[str, Any] | None = None,
         progress: bool = True,
+        val_set: Dataset | None = None,
     ) -> None:
         self.config = config or TrainConfig()
         self.task = task
-        for name, data in (("train_set", train_set), ("val_set", val_set)):
+        for name, data in (("train_set", train_set), ("test_set", test_set), ("val_set", val_set)):
             data_aus = getattr(data, "aus", None)
             if isinstance(task, AUTask) and data_aus is not None and tuple(data_aus) != task.aus:
                 raise ValueError(
                     f"{name} labels AUs {list(data_aus)}, but the model predicts {list(task.aus)}"
                 )
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
         self.rank, self.world = _distributed()
         self.device = self._device()
         self.out = Path(out)
@@ -153,23 +288,32 @@ class Trainer:
         if not trainable:
             raise ValueError("the model has no trainable parameter")
         self.optimizer = self._optimizer(trainable)
-        self.train_set, self.val_set = train_set, val_set
+        self.train_set, self.test_set, self.val_set = (
+            self._inputs(d) for d in (train_set, test_set, val_set)
+        )
+        weights = oversampling_weights(self.train_set, self.config.oversample)
+        if self.world > 1 and weights is not None:
+            raise ValueError("oversample is not available with several processes (DistributedSampler)")
         self.sampler: Sampler[int] = (
-            DistributedSampler(train_set, self.world, self.rank, shuffle=True, seed=self.config.seed)
+            DistributedSampler(self.train_set, self.world, self.rank, shuffle=True, seed=self.config.seed)
             if self.world > 1
-            else _EpochSampler(len(train_set), self.config.seed)
+            else _EpochSampler(len(self.train_set), self.config.seed, weights)
         )
         self.loader = DataLoader(
-            train_set,
+            self.train_set,
             batch_size=self.config.batch_size,
             sampler=self.sampler,
             num_workers=self.config.workers,
-            drop_last=len(train_set) >= self.config.batch_size * self.world,
+            drop_last=len(self.train_set) >= self.config.batch_size * self.world,
             pin_memory=self.device.type == "cuda",
             persistent_workers=self.config.workers > 0,
         )
-        total = self.config.epochs * len(self.loader)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor(total))
+        steps = self.config.steps
+        self.epochs = math.ceil(steps / len(self.loader)) if steps else self.config.epochs
+        self.logged_epochs = self._logged_epochs()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, self._lr_factor(self.epochs * len(self.loader))
+        )
         self.network = (
             DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
@@ -189,6 +333,37 @@ class Trainer:
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
+
+    def _inputs(self, dataset: Dataset | None) -> Dataset | None:
+        """The dataset as the network reads it: decoded once, and as frozen features where valid."""
+        c = self.config
+        if dataset is None:
+            return None
+        if c.cache_inputs and isinstance(dataset, PreparedDataset) and dataset.transform is None:
+            dataset = CachedInputs(dataset, c.input_size, progress=self.progress)
+        if self.caches_features:
+            dataset = FeatureCache(self.model, dataset, self.device, c.input_size, progress=self.progress)
+        return dataset
+
+    @property
+    def caches_features(self) -> bool:
+        """Whether the frozen features are cached: the model allows it, and nothing varies the input."""
+        c = self.config
+        return (
+            c.cache_features
+            and not c.augment
+            and self.world == 1
+            and getattr(self.model, "caches_features", False)
+        )
+
+    def _logged_epochs(self) -> set[int]:
+        """The epochs after which the run evaluates, checkpoints and logs; the last always."""
+        n = self.config.evaluations
+        if n is None or n >= self.epochs:
+            return set(range(1, self.epochs + 1))
+        if n < 1:
+            raise ValueError(f"evaluations must be at least 1, got {n}")
+        return {math.ceil(k * self.epochs / n) for k in range(1, n + 1)}
 
     def _optimizer(self, parameters: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
         c = self.config
@@ -221,10 +396,13 @@ class Trainer:
     # -- one step -------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, Any]) -> float:
         """One optimisation step on a batch; returns the loss."""
-        images, landmarks, intensities = prepare_batch(batch, self.device, self.config.input_size)
+        size = self.config.input_size
+        inputs, landmarks, intensities = prepare_batch(batch, self.device, size)
+        if self.config.augment:
+            inputs, landmarks = jitter(inputs, landmarks)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            output = self.network(images)
-        loss = self.task.loss(output, landmarks, intensities, images.shape[-1])
+            output = run_model(self.network, inputs)
+        loss = self.task.loss(output, landmarks, intensities, size)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.config.grad_clip is not None:
@@ -237,7 +415,7 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> pd.DataFrame:
-        """Train for ``config.epochs`` epochs; returns the metrics log as a DataFrame.
+        """Train for the configured budget; returns the metrics log as a DataFrame.
 
         With ``resume=True`` the run continues from ``out/last.safetensors`` (weights, optimizer,
         schedule, random state, epoch); without it, an existing log in ``out`` is an error, so a
@@ -249,34 +427,40 @@ class Trainer:
         elif log.exists():
             raise FileExistsError(f"{log} exists: pass resume=True (CLI: --resume) or choose another --out")
         self.out.mkdir(parents=True, exist_ok=True)
-        while self.epoch < self.config.epochs:
-            start = time.perf_counter()
+        losses: list[float] = []
+        start = time.perf_counter()
+        while self.epoch < self.epochs:
             self.sampler.set_epoch(self.epoch)
             self.network.train()
-            losses = [
-                self.train_step(batch)
-                for batch in tqdm(
-                    self.loader,
-                    desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
-                    disable=not self.progress,
-                )
-            ]
+            for batch in tqdm(
+                self.loader, desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not self.progress
+            ):
+                losses.append(self.train_step(batch))
             self.epoch += 1
+            if self.epoch not in self.logged_epochs:
+                continue
             record: dict[str, Any] = {
                 "epoch": self.epoch,
+                "epochs": self.epochs,
+                "step": self.epoch * len(self.loader),
                 "train_loss": float(np.mean(losses)) if losses else float("nan"),
                 "lr": self.scheduler.get_last_lr()[0],
             }
+            if self.config.calibrate:
+                self.calibrate()
+            if self.test_set is not None:
+                record.update(self.evaluate(self.test_set).record)
             if self.val_set is not None:
-                record.update(self.evaluate(self.val_set).record)
+                record.update({f"val_{k}": v for k, v in self.evaluate(self.val_set).record.items()})
             record["seconds"] = time.perf_counter() - start
             self._end_epoch(record)
+            losses, start = [], time.perf_counter()
         return read_log(log)
 
     def _end_epoch(self, record: dict[str, Any]) -> None:
-        score = record.get(self.task.score_name, float("nan"))
-        improved = self.val_set is None or (math.isfinite(score) and score > self.best_score)
-        if improved and math.isfinite(score):
+        score = record.get(f"val_{self.task.score_name}", float("nan"))
+        improved = math.isfinite(score) and score > self.best_score
+        if improved:
             self.best_score = score
         if self.rank != 0:
             return
@@ -316,6 +500,16 @@ class Trainer:
 
     # -- evaluation -----------------------------------------------------------------------------
     @torch.no_grad()
+    def calibrate(self) -> None:
+        """Fit the AU model's per-AU calibration on the training frames (:func:`fit_calibration`)."""
+        if not isinstance(self.model, AUModel):
+            raise ValueError("calibrate applies to AU models (auheat.models.AUModel) only")
+        self.model.calibration[0], self.model.calibration[1] = 1.0, 0.0  # the identity: raw readings
+        raw = self.evaluate(self.train_set)
+        truth = np.asarray(self.train_set.intensities)
+        self.model.calibration.copy_(fit_calibration(raw.predictions, truth))
+
+    @torch.no_grad()
     def evaluate(self, dataset: Dataset) -> Evaluation:
         """Score the model on a dataset; every process predicts a share of the frames."""
         return evaluate_model(
@@ -353,7 +547,7 @@ def evaluate_model(
     progress: bool = False,
     amp_dtype: torch.dtype | None = None,
 ) -> Evaluation:
-    """Predict every frame of ``dataset`` and score the predictions with ``task``.
+    """Predict every frame of ``dataset`` (samples, or cached features) and score them with ``task``.
 
     With several processes each predicts the frames ``rank, rank + world, ...``; the shares are
     gathered, so every process computes the same scores on all frames.
@@ -365,10 +559,13 @@ def evaluate_model(
     loader = DataLoader(Subset(dataset, share), batch_size=batch_size, shuffle=False)
     predicted, truth = [], []
     for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-        images, landmarks, intensities = prepare_batch(batch, device, input_size)
+        inputs, landmarks, intensities = prepare_batch(batch, device, input_size)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            output = model(images)
-        predicted.append(task.predict(output, images.shape[-1]).float().cpu().numpy())
+            output = run_model(model, inputs)
+        intensities_or_points = task.predict(output, input_size)
+        if isinstance(model, AUModel):
+            intensities_or_points = model.calibrated(intensities_or_points)
+        predicted.append(intensities_or_points.float().cpu().numpy())
         truth.append(task.truth(landmarks, intensities).float().cpu().numpy())
     model.train(was_training)
     shares: list[Any] = [(share, predicted, truth)]
@@ -380,6 +577,11 @@ def evaluate_model(
     labels = np.concatenate([t for s in shares for t in s[2]])[order]
     table, record = task.score(labels, predictions)
     return Evaluation(table, record, predictions)
+
+
+def run_finished(log: pd.DataFrame) -> bool:
+    """Whether a run's metrics log reaches the last epoch of its budget."""
+    return bool(len(log)) and int(log["epoch"].iloc[-1]) >= int(log["epochs"].iloc[-1])
 
 
 def read_log(path: str | Path) -> pd.DataFrame:

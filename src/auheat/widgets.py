@@ -25,7 +25,7 @@ from auheat.heatmaps import (
     check_design,
     decode_heatmaps,
     encode_heatmaps,
-    target_sigma,
+    target_geometry,
 )
 from auheat.plots import AUSelection, plot_face_targets, plot_heatmap_overlay
 from auheat.synth import SYNTH_AUS, Capture, Pose, render_face, sample_identity
@@ -139,7 +139,7 @@ class HeatmapExplorer(widgets.VBox):
         )
         self.heatmap = heatmaps[0, 0]
         peak = float(decode_heatmaps(heatmaps).intensities[0, 0])
-        sigma = float(target_sigma(torch.tensor(level), design))
+        sigma, radius = (float(v) for v in target_geometry(torch.tensor(level), design, self._heatmap_size))
         entry = get_au(au)
         fig = Figure(figsize=self._figsize, dpi=self._dpi, layout="constrained")
         plot_heatmap_overlay(
@@ -150,7 +150,7 @@ class HeatmapExplorer(widgets.VBox):
             ax=fig.subplots(),
             title=(
                 f"{entry.label} {entry.name}, I = {level:g}, {design}\n"
-                f"peak {peak:.2f}, σ = {sigma:.2f} heatmap px"
+                f"peak {peak:.2f}, σ = {sigma:.2f}, window ±{radius:.1f} heatmap px"
             ),
         )
         self.figure = fig

@@ -73,9 +73,17 @@ class Adapters(AUModel):
         self.train()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():  # the FAN is frozen: no activations kept for a backward pass
-            feats = self.fan.forward_features(x)
-        h = self.from_heatmaps(feats.heatmaps[-1]) + self.from_stem(feats.stem)
+        return self.from_features(self.frozen_features(x))
+
+    @torch.no_grad()  # the FAN is frozen: no activations kept for a backward pass
+    def frozen_features(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(last-stack landmark heatmaps [B, 68, h, w], stem features [B, width, h, w])."""
+        feats = self.fan.forward_features(x)
+        return feats.heatmaps[-1], feats.stem
+
+    def from_features(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        heatmaps, stem = features
+        h = self.from_heatmaps(heatmaps) + self.from_stem(stem)
         return self.head(self.neck(self.hourglass(h)))
 
 

@@ -85,10 +85,18 @@ class Attention(AUModel):
             return self.attend(self.fan.forward_features(x).heatmaps[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():  # the FAN is frozen: no activations kept for a backward pass
-            feats = self.fan.forward_features(x)
-        gate = self.attend(feats.heatmaps[-1])  # [B, K, h, w]
-        z = self.features(feats.stacks[-1])  # [B, K * G, h, w], AU k owns channels k*G..(k+1)*G-1
+        return self.from_features(self.frozen_features(x))
+
+    @torch.no_grad()  # the FAN is frozen: no activations kept for a backward pass
+    def frozen_features(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(last-stack landmark heatmaps [B, 68, h, w], last-stack features [B, width, h, w])."""
+        feats = self.fan.forward_features(x)
+        return feats.heatmaps[-1], feats.stacks[-1]
+
+    def from_features(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        heatmaps, stack = features
+        gate = self.attend(heatmaps)  # [B, K, h, w]
+        z = self.features(stack)  # [B, K * G, h, w], AU k owns channels k*G..(k+1)*G-1
         b, _, h, w = z.shape
         z = (z.view(b, len(self.aus), self.channels_per_au, h, w) * gate[:, :, None]).view(b, -1, h, w)
         return self.head(z)

@@ -19,7 +19,7 @@ class AUModel(nn.Module):
     ``forward`` maps images [B, 3, H, W] in [0, 1] to AU heatmaps [B, K, H/4, W/4] when
     ``output == "heatmaps"``, or to intensities [B, K] when ``output == "intensities"`` (direct
     regression). :meth:`predict_intensities` gives [B, K] intensities in [0, 5] for both, so
-    evaluation treats all models alike.
+    evaluation treats all models alike, through the model's per-AU linear ``calibration``.
 
     A parameter is frozen when ``requires_grad`` is False; that flag is the only record. A module
     whose parameters are all frozen stays in eval mode through ``train()``, so frozen BatchNorm
@@ -33,6 +33,9 @@ class AUModel(nn.Module):
         self.aus = aus
         # The landmark network this model was built on, so a cost table can measure it alone.
         self.landmark_config = {"stacks": stacks, "width": width}
+        # Per-AU linear calibration of the decoded intensities, rows (scale, shift): the identity
+        # unless a run fits it on its training frames (auheat.train, TrainConfig.calibrate).
+        self.register_buffer("calibration", torch.stack([torch.ones(len(aus)), torch.zeros(len(aus))]))
 
     def train(self, mode: bool = True) -> AUModel:
         super().train(mode)
@@ -42,6 +45,26 @@ class AUModel(nn.Module):
                 # nn.Module's own train(): this model itself may be all frozen (a folded one)
                 nn.Module.train(module, False)
         return self
+
+    def frozen_features(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """What the frozen landmark network gives the trainable layers, for images [B, 3, H, W].
+
+        Models whose landmark network takes no gradient (adaptation layers, attention maps, a
+        linear probe) split ``forward`` into this and :meth:`from_features`, so a trainer can
+        compute these features once per frame and train the new layers on them
+        (:attr:`caches_features`). Others raise NotImplementedError.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not split at frozen features")
+
+    def from_features(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The output from :meth:`frozen_features`: ``forward(x) == from_features(frozen_features(x))``."""
+        raise NotImplementedError(f"{type(self).__name__} does not split at frozen features")
+
+    @property
+    def caches_features(self) -> bool:
+        """Whether :meth:`frozen_features` is defined and takes no gradient, so it can be cached."""
+        own = type(self).frozen_features is not AUModel.frozen_features
+        return own and not any(p.requires_grad for p in self.fan.parameters())
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The parameters an optimiser should update."""
@@ -57,8 +80,13 @@ class AUModel(nn.Module):
         """
         out = self(x)
         if self.output == "heatmaps":
-            return decode_heatmaps(out).intensities
-        return out.clamp(0.0, MAX_INTENSITY)
+            return self.calibrated(decode_heatmaps(out).intensities)
+        return self.calibrated(out.clamp(0.0, MAX_INTENSITY))
+
+    def calibrated(self, intensities: torch.Tensor) -> torch.Tensor:
+        """[B, K] intensities through the model's per-AU calibration ``scale * I + shift``, in [0, 5]."""
+        scale, shift = self.calibration.to(intensities)
+        return (intensities * scale + shift).clamp(0.0, MAX_INTENSITY)
 
 
 def freeze(module: nn.Module) -> None:

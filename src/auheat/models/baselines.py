@@ -47,3 +47,23 @@ class DirectRegression(AUModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fan(x)[-1]
+
+    def frozen_features(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(pooled last-stack features [B, width],): what the linear layer reads.
+
+        Defined for both settings; only ``train="head"`` keeps it free of gradients, which
+        :attr:`caches_features` checks.
+        """
+        stack = self.fan.forward_features(x).stacks[-1]
+        return (self.pooled(stack),)
+
+    def from_features(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return self.linear(features[0])
+
+    @property
+    def pooled(self) -> nn.Module:
+        return self.fan.get_submodule(f"l{self.fan.stacks - 1}")[:2]
+
+    @property
+    def linear(self) -> nn.Module:
+        return self.fan.get_submodule(f"l{self.fan.stacks - 1}")[2]

@@ -25,6 +25,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from auheat.atomic import write_atomically
+from auheat.cache import cache_dir
 from auheat.models.backbone import FAN
 
 FAN4_CHECKPOINT = "2DFAN4-11f355bf06.pth.tar"  # the file name face_alignment 1.5 downloads
@@ -43,11 +44,6 @@ class LandmarkWeights(NamedTuple):
 def hub_checkpoint_path() -> Path:
     """Where face_alignment keeps 2DFAN4: ``<torch hub dir>/checkpoints/2DFAN4-11f355bf06.pth.tar``."""
     return Path(torch.hub.get_dir()) / "checkpoints" / FAN4_CHECKPOINT
-
-
-def cache_dir() -> Path:
-    """The library's cache folder: ``$AUHEAT_CACHE``, else ``~/.cache/auheat``."""
-    return Path(os.environ.get("AUHEAT_CACHE") or Path.home() / ".cache" / "auheat")
 
 
 def pretrained_landmarks_path(stacks: int, width: int) -> Path:

@@ -1,0 +1,137 @@
+"""Network inputs decoded once: a prepared dataset's crops resized to the input side, as uint8.
+
+Decoding a 256x256 JPEG and resizing it costs about as much as a small network's forward and
+backward pass on a CPU, and a run reads every frame once per epoch. :class:`CachedInputs` decodes
+and resizes the selected frames once per input size, keeps them in a memory-mapped ``.npy`` file
+under the cache folder (so later runs and other processes reuse it), and yields samples that the
+trainer uses exactly as it would use the dataset's own: the same pixels, because both paths go
+through :func:`resize_images`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from auheat.atomic import write_atomically
+from auheat.aus import crop_to_heatmap
+from auheat.cache import cache_dir
+from auheat.data.dataset import FRAMES_FILE, LANDMARKS_FILE, PreparedDataset
+
+
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """[B, 3, H, W] uint8 crops resized to [B, 3, size, size] uint8 (antialiased bilinear).
+
+    The network input is always an 8-bit image of the input side: resizing on the fly and reading
+    the cache give the same pixels, so a cached run trains exactly as an uncached one.
+    """
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    resized = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
+    return resized.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def sample(
+    image: torch.Tensor, landmarks: torch.Tensor, intensities: torch.Tensor, subject: str, index: int
+) -> dict[str, Any]:
+    """One sample as :class:`auheat.data.dataset.PreparedDataset` yields it."""
+    return {
+        "image": image,
+        "landmarks": landmarks,
+        "intensities": intensities,
+        "subject": subject,
+        "index": index,
+    }
+
+
+class CachedInputs(Dataset):
+    """The frames of a :class:`PreparedDataset`, decoded once and resized to ``input_size``.
+
+    Samples are those of the dataset with ``image`` [3, S, S] uint8 at the input side and
+    ``landmarks`` in input pixels. ``aus``, ``subjects``, ``intensities`` and ``meta`` are the
+    dataset's, so the trainer and the samplers treat both alike.
+
+    Args:
+        dataset: the selection to cache (a split, a fold, some subjects).
+        input_size: the network input side, pixels.
+        folder: where the ``.npy`` files live (default ``<cache>/inputs``). A file's name is a
+            digest of the dataset's folder, its frames.csv and landmarks.npy (size and time), the
+            selected rows and the input size, so an edited dataset is decoded again.
+        progress: a progress bar while decoding.
+    """
+
+    def __init__(
+        self,
+        dataset: PreparedDataset,
+        input_size: int,
+        folder: str | Path | None = None,
+        progress: bool = True,
+    ) -> None:
+        if dataset.transform is not None:
+            raise ValueError(
+                f"{dataset!r} has a transform, which a cache of its decoded frames would skip; "
+                "cache the dataset without it"
+            )
+        self.dataset = dataset
+        self.input_size = input_size
+        self.aus, self.meta, self.subjects = dataset.aus, dataset.meta, dataset.subjects
+        self.intensities = dataset.intensities
+        scale = crop_to_heatmap(torch.as_tensor(dataset.landmarks), dataset.crop_size, input_size)
+        self._landmarks = scale.float()
+        self._intensities = torch.as_tensor(dataset.intensities)
+        path = Path(folder or cache_dir() / "inputs") / f"{self.key()}.npy"
+        if not path.is_file():
+            images = self._decode(progress)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, lambda f: np.save(f, images))
+        self.images = np.load(path, mmap_mode="r")
+        self.path = path
+
+    def key(self) -> str:
+        """A digest of what the cached pixels depend on."""
+        root = self.dataset.root.resolve()
+        stats = [
+            (p.stat().st_size, p.stat().st_mtime_ns) for p in (root / FRAMES_FILE, root / LANDMARKS_FILE)
+        ]
+        rows = hashlib.sha1(np.asarray(self.dataset.frames.index, dtype=np.int64).tobytes()).hexdigest()
+        text = json.dumps({"root": str(root), "stats": stats, "rows": rows, "size": self.input_size})
+        return (
+            f"{self.dataset.meta['name']}-{self.input_size}px-{hashlib.sha1(text.encode()).hexdigest()[:16]}"
+        )
+
+    def _decode(self, progress: bool) -> np.ndarray:
+        s = self.input_size
+        images = np.empty((len(self.dataset), 3, s, s), np.uint8)
+        # A generator of its own: iterating a DataLoader draws a seed, which must not move the
+        # global random state (a cached run then trains exactly as an uncached one).
+        loader = DataLoader(self.dataset, batch_size=64, shuffle=False, generator=torch.Generator())
+        start = 0
+        for batch in tqdm(loader, desc=f"decoding {self.meta['name']} at {s} px", disable=not progress):
+            resized = resize_images(batch["image"], s).numpy()
+            images[start : start + len(resized)] = resized
+            start += len(resized)
+        return images
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        row = int(self.dataset.frames.index[i])
+        return sample(
+            torch.from_numpy(np.array(self.images[i])),
+            self._landmarks[i],
+            self._intensities[i],
+            self.dataset.frames["subject"].iat[i],
+            row,
+        )
+
+    def __repr__(self) -> str:
+        return f"CachedInputs({self.dataset!r}, {self.input_size} px, {self.path})"
