@@ -98,13 +98,13 @@ CPU = Recipe(
     landmark_frames_per_subject=8,
     landmark_epochs=20,
     au_frames_per_subject=80,
-    au_steps=2000,
+    au_steps=1500,
     batch_size=32,
     lr=2e-3,
     warmup_steps=50,
     loss="weighted_mse",
     calibrate=True,
-    evaluations=6,
+    evaluations=5,
 )
 # The paper's network (2DFAN4) on a GPU, with the paper's plain MSE on 64x64 maps.
 PAPER = Recipe(
