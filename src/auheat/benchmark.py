@@ -73,27 +73,6 @@ def config_digest(config: TrainConfig, stacks: int, width: int) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
-def run_folder(
-    root: str | Path,
-    dataset: str,
-    method: str,
-    design: str,
-    fold: int | None,
-    config: TrainConfig,
-    stacks: int,
-    width: int,
-    train_subjects: int | None = None,
-    options: dict[str, Any] | None = None,
-) -> Path:
-    """Where the run of one grid cell lives: ``root / dataset / run_name(...)``.
-
-    Chapters 4 to 7 train their runs here too, so the benchmark of Chapter 8 reads them instead of
-    training them again.
-    """
-    digest = config_digest(config, stacks, width)
-    return Path(root) / dataset / run_name(method, design, fold, train_subjects, digest, options)
-
-
 def cell_run(
     root: str | Path,
     dataset: str,
@@ -109,9 +88,12 @@ def cell_run(
 ) -> dict[str, Any]:
     """The :func:`auheat.experiment.train_or_load` arguments of one grid cell, its folder included.
 
-    ``dataset`` names the cell (``"disfa-like"``); ``data`` is the prepared dataset's folder.
+    ``dataset`` names the cell (``"disfa-like"``); ``data`` is the prepared dataset's folder. The
+    run lives in ``root / dataset / run_name(...)``: Chapters 4 to 7 train their runs there too, so
+    the benchmark of Chapter 8 reads them instead of training them again.
     """
-    out = run_folder(root, dataset, method, design, fold, config, stacks, width, train_subjects, options)
+    digest = config_digest(config, stacks, width)
+    out = Path(root) / dataset / run_name(method, design, fold, train_subjects, digest, options)
     return {
         "data": data,
         "method": method,

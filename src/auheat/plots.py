@@ -437,6 +437,17 @@ def _zoom_window(
     return (float(left), float(right), float(bottom), float(top))
 
 
+def _target_panel(
+    ax: Axes, crop: np.ndarray, heatmap: np.ndarray, window: tuple[float, float, float, float], vmax: float
+) -> AxesImage:
+    """One target over the face, zoomed to ``window`` (left, right, bottom, top); its image."""
+    _show_face(ax, crop)
+    image = draw_heatmap(ax, heatmap, crop_size=crop.shape[0], vmax=vmax)
+    ax.set_xlim(window[0], window[1])
+    ax.set_ylim(window[2], window[3])
+    return image
+
+
 def plot_design_grid(
     crop: np.ndarray,
     landmarks: np.ndarray | torch.Tensor,
@@ -488,10 +499,7 @@ def plot_design_grid(
         maps = _au_heatmaps(landmarks, au, intensities, design, crop_size, heatmap_size)
         vmax = 1.0 if design == "binary" else MAX_INTENSITY
         for ax, level, heatmap in zip(row, intensities, maps, strict=True):
-            _show_face(ax, crop)
-            image = draw_heatmap(ax, heatmap, crop_size=crop_size, vmax=vmax)
-            ax.set_xlim(window[0], window[1])
-            ax.set_ylim(window[2], window[3])
+            image = _target_panel(ax, crop, heatmap, window, vmax)
             if design == designs[0]:
                 ax.set_title(f"I = {level:g}")
         row[0].set_ylabel(design, fontsize=11)
@@ -542,10 +550,7 @@ def plot_map_sizes(
         vmax = 1.0 if design == "binary" else MAX_INTENSITY
         for ax, size in zip(row, sizes, strict=True):
             heatmap = _au_heatmaps(landmarks, au, [intensity], design, crop_size, size)[0]
-            _show_face(ax, crop)
-            image = draw_heatmap(ax, heatmap, crop_size=crop_size, vmax=vmax)
-            ax.set_xlim(window[0], window[1])
-            ax.set_ylim(window[2], window[3])
+            image = _target_panel(ax, crop, heatmap, window, vmax)
             if design == designs[0]:
                 ax.set_title(f"{size}x{size} map")
         row[0].set_ylabel(design, fontsize=11)
