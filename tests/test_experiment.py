@@ -195,6 +195,19 @@ def test_predict_reads_pts_and_csv_landmarks_and_writes_overlays(trained, photos
     assert sorted(p.name for p in (tmp_path / "overlays").iterdir()) == ["einstein.png", "takeo.png"]
 
 
+def test_predict_answers_through_the_checkpoints_calibration(trained, photos, tmp_path):
+    from auheat.checkpoint import read_info, save_checkpoint
+    from auheat.experiment import load_au_model
+
+    model, _ = load_au_model(trained / "best.safetensors")
+    model.calibration[0], model.calibration[1] = 0.0, 3.0  # every answer 3, whatever the heatmap
+    calibrated = save_checkpoint(
+        tmp_path / "calibrated.safetensors", model, read_info(trained / "best.safetensors")
+    )
+    table = predict_images(photos, calibrated, tmp_path / "landmarks.csv", progress=False)
+    assert (table == 3.0).all().all()
+
+
 def test_predict_names_an_unreadable_image(trained, photos):
     (photos / "broken.jpg").write_bytes(b"not an image")
     with pytest.raises(ValueError, match="broken.jpg: not a readable image"):

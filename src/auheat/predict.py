@@ -27,7 +27,6 @@ from auheat.data.align import align_face
 from auheat.data.inputs import resize_images
 from auheat.data.photos import read_pts
 from auheat.experiment import load_au_model
-from auheat.heatmaps import MAX_INTENSITY, decode_heatmaps
 from auheat.models.weights import hub_checkpoint_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
@@ -159,25 +158,30 @@ def predict_images(
         with torch.no_grad():
             output = model(x)
         heatmaps = output if model.output == "heatmaps" else None
-        intensities = (
-            decode_heatmaps(output).intensities if heatmaps is not None else output.clamp(0, MAX_INTENSITY)
-        )
-        rows[path.name] = intensities[0].cpu().numpy()
+        intensities = model.read_intensities(output)[0].cpu()
+        rows[path.name] = intensities.numpy()
         if overlays is not None and heatmaps is not None:
             _write_overlay(
-                Path(overlays) / f"{path.stem}.png", crop, crop_points, heatmaps[0].cpu(), info["aus"]
+                Path(overlays) / f"{path.stem}.png",
+                crop,
+                crop_points,
+                heatmaps[0].cpu(),
+                intensities,
+                info["aus"],
             )
     table = pd.DataFrame.from_dict(rows, orient="index", columns=[get_au(n).label for n in info["aus"]])
     table.index.name = "image"
     return table
 
 
-def _write_overlay(path: Path, crop: np.ndarray, points: np.ndarray, heatmaps: torch.Tensor, aus) -> None:
+def _write_overlay(
+    path: Path, crop: np.ndarray, points: np.ndarray, heatmaps: torch.Tensor, levels: torch.Tensor, aus
+) -> None:
+    """The heatmaps' maximum over the crop, titled with the intensities the model answers."""
     import matplotlib.pyplot as plt
 
     from auheat.plots import plot_heatmap_overlay
 
-    levels = decode_heatmaps(heatmaps[None]).intensities[0]
     parts = [f"{get_au(n).label} {v:.1f}" for n, v in zip(aus, levels.tolist(), strict=True)]
     title = "\n".join(", ".join(parts[i : i + 6]) for i in range(0, len(parts), 6))
     figure = plot_heatmap_overlay(crop, heatmaps.amax(0), landmarks=points, title=title)

@@ -78,10 +78,14 @@ class AUModel(nn.Module):
         Call ``model.eval()`` first, as for any prediction: in train mode BatchNorm layers that
         train would use (and update) batch statistics.
         """
-        out = self(x)
+        return self.read_intensities(self(x))
+
+    def read_intensities(self, output: torch.Tensor) -> torch.Tensor:
+        """The [B, K] intensities the model answers for its ``forward`` output: the heatmaps' maxima
+        (or the regressed values), clamped to [0, 5], through the model's calibration."""
         if self.output == "heatmaps":
-            return self.calibrated(decode_heatmaps(out).intensities)
-        return self.calibrated(out.clamp(0.0, MAX_INTENSITY))
+            return self.calibrated(decode_heatmaps(output).intensities)
+        return self.calibrated(output.clamp(0.0, MAX_INTENSITY))
 
     def calibrated(self, intensities: torch.Tensor) -> torch.Tensor:
         """[B, K] intensities through the model's per-AU calibration ``scale * I + shift``, in [0, 5]."""
