@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 
 from auheat.checkpoint import load_checkpoint, read_info, save_checkpoint
 from auheat.data.dataset import DatasetWriter, PreparedDataset, split_protocol
-from auheat.data.inputs import CachedInputs
+from auheat.data.inputs import CachedInputs, jitter
 from auheat.heatmaps import encode_heatmaps
 from auheat.models import FAN, build_model
 from auheat.tasks import AUTask, LandmarkTask, fit_calibration, masked_mse, normalised_errors
@@ -21,7 +21,6 @@ from auheat.train import (
     Trainer,
     _EpochSampler,
     evaluate_model,
-    jitter,
     oversampling_weights,
     read_log,
     run_finished,

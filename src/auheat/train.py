@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
 from tqdm.auto import tqdm
@@ -43,7 +42,7 @@ from tqdm.auto import tqdm
 from auheat.aus import crop_to_heatmap
 from auheat.checkpoint import load_checkpoint, save_checkpoint
 from auheat.data.dataset import PreparedDataset
-from auheat.data.inputs import CachedInputs, resize_images
+from auheat.data.inputs import CachedInputs, jitter, resize_images
 from auheat.models.base import AUModel
 from auheat.tasks import AUTask, LandmarkTask, fit_calibration
 
@@ -108,43 +107,6 @@ def run_model(model: torch.nn.Module, inputs: torch.Tensor | Sequence[torch.Tens
     if isinstance(inputs, torch.Tensor):
         return model(inputs)
     return model.from_features(tuple(inputs))
-
-
-def jitter(
-    images: torch.Tensor,
-    landmarks: torch.Tensor,
-    rotation: float = 10.0,
-    scale: float = 0.05,
-    shift: float = 0.05,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A random similarity transform of each crop, applied to its image and landmarks together.
-
-    Sanchez et al. (2018) augment by perturbing the alignment; this draws, per image, a rotation
-    within +-``rotation`` degrees, a zoom within 1 +- ``scale`` and a shift within +-``shift`` of
-    the side, about the crop's centre. Pixels that come from outside the crop repeat its border.
-
-    Args:
-        images: [B, 3, S, S] float; landmarks: [B, 68, 2] input pixels (pixel centres at integers).
-    """
-    b, _, side, _ = images.shape
-    # Drawn on the CPU generator, whose state a checkpoint restores, so resumed runs repeat.
-    angle = (torch.rand(b) * 2 - 1) * math.radians(rotation)
-    zoom = 1 + (torch.rand(b) * 2 - 1) * scale
-    offset = (torch.rand(b, 2) * 2 - 1) * (2 * shift)  # in grid units: the side spans 2
-    cos, sin = angle.cos(), angle.sin()
-    forward = (
-        torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2) * zoom[:, None, None]
-    )
-    inverse = torch.linalg.inv(forward)
-    # affine_grid asks, for each output point u, where to sample: inverse @ (u - offset).
-    theta = torch.cat([inverse, -(inverse @ offset[..., None])], -1).to(images)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    # In pixels (align_corners=False), u = (2 p + 1) / S - 1: the centre is (S - 1) / 2.
-    centre = (side - 1) / 2
-    forward, offset = forward.to(landmarks), offset.to(landmarks)
-    points = (landmarks - centre) @ forward.transpose(-1, -2) + centre + offset[:, None] * side / 2
-    return moved, points
 
 
 class FeatureCache(Dataset):

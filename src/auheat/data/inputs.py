@@ -1,4 +1,4 @@
-"""Network inputs decoded once: a prepared dataset's crops resized to the input side, as uint8.
+"""Network inputs: crops decoded once and resized to the input side (uint8), and their jitter.
 
 Decoding a 256x256 JPEG and resizing it costs about as much as a small network's forward and
 backward pass on a CPU, and a run reads every frame once per epoch. :class:`CachedInputs` decodes
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,40 @@ class CachedInputs(Dataset):
 
     def __repr__(self) -> str:
         return f"CachedInputs({self.dataset!r}, {self.input_size} px, {self.path})"
+
+
+def jitter(
+    images: torch.Tensor,
+    landmarks: torch.Tensor,
+    rotation: float = 10.0,
+    scale: float = 0.05,
+    shift: float = 0.05,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random similarity transform of each crop, applied to its image and landmarks together.
+
+    Sanchez et al. (2018) augment by perturbing the alignment; this draws, per image, a rotation
+    within +-``rotation`` degrees, a zoom within 1 +- ``scale`` and a shift within +-``shift`` of
+    the side, about the crop's centre. Pixels that come from outside the crop repeat its border.
+
+    Args:
+        images: [B, 3, S, S] float; landmarks: [B, 68, 2] input pixels (pixel centres at integers).
+    """
+    b, _, side, _ = images.shape
+    # Drawn on the CPU generator, whose state a checkpoint restores, so resumed runs repeat.
+    angle = (torch.rand(b) * 2 - 1) * math.radians(rotation)
+    zoom = 1 + (torch.rand(b) * 2 - 1) * scale
+    offset = (torch.rand(b, 2) * 2 - 1) * (2 * shift)  # in grid units: the side spans 2
+    cos, sin = angle.cos(), angle.sin()
+    forward = (
+        torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2) * zoom[:, None, None]
+    )
+    inverse = torch.linalg.inv(forward)
+    # affine_grid asks, for each output point u, where to sample: inverse @ (u - offset).
+    theta = torch.cat([inverse, -(inverse @ offset[..., None])], -1).to(images)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # In pixels (align_corners=False), u = (2 p + 1) / S - 1: the centre is (S - 1) / 2.
+    centre = (side - 1) / 2
+    forward, offset = forward.to(landmarks), offset.to(landmarks)
+    points = (landmarks - centre) @ forward.transpose(-1, -2) + centre + offset[:, None] * side / 2
+    return moved, points
