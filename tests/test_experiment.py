@@ -268,6 +268,9 @@ def test_a_changed_configuration_is_a_new_run(disfa, tmp_path):
     assert config_digest(base, 1, 16) == config_digest(TrainConfig(epochs=1, input_size=64), 1, 16)
     assert config_digest(base, 1, 16) != config_digest(TrainConfig(epochs=1, input_size=64, lr=2e-3), 1, 16)
     assert config_digest(base, 1, 16) != config_digest(base, 1, 32)
+    # A method whose layers changed (its version) names new runs; version 1 keeps the digest.
+    assert config_digest(base, 1, 16, "attention") != config_digest(base, 1, 16)
+    assert config_digest(base, 1, 16, "finetune") == config_digest(base, 1, 16)
 
 
 @pytest.mark.parametrize("design", ["fixed", "variable"])

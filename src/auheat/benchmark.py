@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from auheat.aus import crop_to_heatmap
 from auheat.checkpoint import read_info
 from auheat.experiment import protocol_datasets, train_or_load
+from auheat.models.factory import METHODS
 from auheat.tasks import AUTask
 from auheat.train import LAST, LOG, TrainConfig, read_log, run_finished
 
@@ -67,9 +68,14 @@ def run_name(
     return f"{method}-{design}-fold{'all' if fold is None else fold}-n{train_subjects or 'all'}-{digest}"
 
 
-def config_digest(config: TrainConfig, stacks: int, width: int) -> str:
-    """8 hex digits that change whenever the training configuration or the network size does."""
-    text = json.dumps({"config": asdict(config), "stacks": stacks, "width": width}, sort_keys=True)
+def config_digest(config: TrainConfig, stacks: int, width: int, method: str | None = None) -> str:
+    """8 hex digits that change whenever the training configuration, the network size or the
+    method's layers (its class's ``version``) do."""
+    layers = METHODS[method][0].version if method is not None else None
+    record = {"config": asdict(config), "stacks": stacks, "width": width}
+    if layers not in (None, 1):
+        record["version"] = layers  # version 1 leaves the digest of runs made before versions
+    text = json.dumps(record, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
@@ -92,7 +98,7 @@ def cell_run(
     run lives in ``root / dataset / run_name(...)``: Chapters 4 to 7 train their runs there too, so
     the benchmark of Chapter 8 reads them instead of training them again.
     """
-    digest = config_digest(config, stacks, width)
+    digest = config_digest(config, stacks, width, method)
     out = Path(root) / dataset / run_name(method, design, fold, train_subjects, digest, options)
     return {
         "data": data,

@@ -27,6 +27,8 @@ class AUModel(nn.Module):
     """
 
     output: Output = "heatmaps"
+    # Bumped when a method's layers change, so cached runs of the old layers are not read as new.
+    version: int = 1
 
     def __init__(self, aus: tuple[int, ...], stacks: int, width: int) -> None:
         super().__init__()
