@@ -28,10 +28,10 @@ from tqdm.auto import tqdm
 
 from auheat.aus import crop_to_heatmap
 from auheat.checkpoint import read_info
-from auheat.experiment import protocol_datasets, train_or_load
+from auheat.experiment import finished, protocol_datasets, train_or_load
 from auheat.models.factory import METHODS
 from auheat.tasks import AUTask
-from auheat.train import LAST, LOG, TrainConfig, read_log, run_finished
+from auheat.train import LAST, LOG, TrainConfig, read_log
 
 # Direct regression predicts intensities, not heatmaps: the target design does not enter it, so
 # one run serves both designs and the tables show it under each.
@@ -124,7 +124,7 @@ def train_runs(runs: Sequence[dict[str, Any]], workers: int = 1, progress: bool 
             more frames per second in all than one run on two threads (``auheat bench train``
             measures one run); each worker gets ``cores // workers`` threads.
     """
-    pending = [run for run in runs if not _finished(Path(run["out"]))]
+    pending = [run for run in runs if not finished(run["out"])]
     if workers <= 1 or len(pending) <= 1:
         for run in pending:
             train_or_load(**{"progress": progress, **run})
@@ -140,10 +140,6 @@ def train_runs(runs: Sequence[dict[str, Any]], workers: int = 1, progress: bool 
 def _train_in_worker(run: dict[str, Any], threads: int) -> None:
     torch.set_num_threads(threads)
     train_or_load(**{**run, "progress": False})
-
-
-def _finished(out: Path) -> bool:
-    return (out / LOG).exists() and run_finished(read_log(out / LOG))
 
 
 def run_grid(

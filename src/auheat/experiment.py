@@ -161,6 +161,12 @@ def evaluate_checkpoint(
     return evaluate_model(model.to(device), test, task, device, info["config"]["input_size"], batch_size)
 
 
+def finished(out: str | Path) -> bool:
+    """Whether the run in ``out`` has logged the last epoch of its budget."""
+    log = Path(out) / LOG
+    return log.exists() and run_finished(read_log(log))
+
+
 def train_or_load(
     data: str | Path,
     method: str,
@@ -181,8 +187,7 @@ def train_or_load(
     """
     config = config or TrainConfig()
     out = Path(out)
-    log_path = out / LOG
-    if not (log_path.exists() and run_finished(read_log(log_path))):
+    if not finished(out):
         train_au_model(
             data,
             method,
@@ -198,4 +203,4 @@ def train_or_load(
             progress=progress,
         )
     model, _ = load_au_model(out / LAST)
-    return model, read_log(log_path)
+    return model, read_log(out / LOG)

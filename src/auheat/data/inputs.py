@@ -40,19 +40,6 @@ def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     return resized.round_().clamp_(0, 255).to(torch.uint8)
 
 
-def sample(
-    image: torch.Tensor, landmarks: torch.Tensor, intensities: torch.Tensor, subject: str, index: int
-) -> dict[str, Any]:
-    """One sample as :class:`auheat.data.dataset.PreparedDataset` yields it."""
-    return {
-        "image": image,
-        "landmarks": landmarks,
-        "intensities": intensities,
-        "subject": subject,
-        "index": index,
-    }
-
-
 class CachedInputs(Dataset):
     """The frames of a :class:`PreparedDataset`, decoded once and resized to ``input_size``.
 
@@ -85,9 +72,12 @@ class CachedInputs(Dataset):
         self.input_size = input_size
         self.aus, self.meta, self.subjects = dataset.aus, dataset.meta, dataset.subjects
         self.intensities = dataset.intensities
-        scale = crop_to_heatmap(torch.as_tensor(dataset.landmarks), dataset.crop_size, input_size)
-        self._landmarks = scale.float()
+        points = crop_to_heatmap(torch.as_tensor(dataset.landmarks), dataset.crop_size, input_size)
+        self._landmarks = points.float()  # input pixels
         self._intensities = torch.as_tensor(dataset.intensities)
+        # Plain arrays: __getitem__ runs once per sample, where pandas indexing would cost more.
+        self._rows = dataset.frames.index.to_numpy()
+        self._subjects = dataset.frames["subject"].to_numpy(dtype=object)
         path = Path(folder or cache_dir() / "inputs") / f"{self.key()}.npy"
         if not path.is_file():
             images = self._decode(progress)
@@ -102,7 +92,7 @@ class CachedInputs(Dataset):
         stats = [
             (p.stat().st_size, p.stat().st_mtime_ns) for p in (root / FRAMES_FILE, root / LANDMARKS_FILE)
         ]
-        rows = hashlib.sha1(np.asarray(self.dataset.frames.index, dtype=np.int64).tobytes()).hexdigest()
+        rows = hashlib.sha1(np.asarray(self._rows, dtype=np.int64).tobytes()).hexdigest()
         text = json.dumps({"root": str(root), "stats": stats, "rows": rows, "size": self.input_size})
         return (
             f"{self.dataset.meta['name']}-{self.input_size}px-{hashlib.sha1(text.encode()).hexdigest()[:16]}"
@@ -125,14 +115,14 @@ class CachedInputs(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        row = int(self.dataset.frames.index[i])
-        return sample(
-            torch.from_numpy(np.array(self.images[i])),
-            self._landmarks[i],
-            self._intensities[i],
-            self.dataset.frames["subject"].iat[i],
-            row,
-        )
+        """The sample :class:`PreparedDataset` gives, at the input side."""
+        return {
+            "image": torch.from_numpy(np.array(self.images[i])),
+            "landmarks": self._landmarks[i],
+            "intensities": self._intensities[i],
+            "subject": self._subjects[i],
+            "index": int(self._rows[i]),
+        }
 
     def __repr__(self) -> str:
         return f"CachedInputs({self.dataset!r}, {self.input_size} px, {self.path})"
