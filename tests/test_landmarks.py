@@ -84,3 +84,21 @@ def test_mean_shape_errors_are_zero_for_identical_faces_and_grow_with_spread(tmp
     jittered = Faces(face + rng.normal(0, 2.0, (40, 68, 2)).astype(np.float32))
     wider = Faces(face + rng.normal(0, 6.0, (40, 68, 2)).astype(np.float32))
     assert mean_shape_errors(same, wider).mean() > 2 * mean_shape_errors(same, jittered).mean() > 0
+
+
+@pytest.mark.parametrize("scale", [0.25, 0.5, 1.0, 2.0])
+def test_warped_pixels_land_where_apply_affine_puts_their_points(scale):
+    """A smooth blob's centre, warped, lies where the affine map sends the centre's coordinates."""
+    from auheat.data.align import warp_image
+
+    ys, xs = np.indices((400, 400))
+    blob = 255 * np.exp(-((xs - 160.0) ** 2 + (ys - 200.0) ** 2) / (2 * 16.0**2))
+    image = np.repeat(blob.round().astype(np.uint8)[..., None], 3, axis=-1)
+    shift = np.array([128.3, 121.6]) - scale * np.array([160.0, 200.0])  # near the crop's middle
+    matrix = np.array([[scale, 0.0, shift[0]], [0.0, scale, shift[1]]])
+    crop = warp_image(image, matrix, 256)[..., 0].astype(np.float64)
+    ys, xs = np.indices(crop.shape)
+    centroid = np.array([(xs * crop).sum(), (ys * crop).sum()]) / crop.sum()
+    expected = apply_affine(matrix, np.array([160.0, 200.0]))
+    # A half-pixel convention applied in the wrong order moves it by (scale - 1) crop pixels.
+    np.testing.assert_allclose(centroid, expected, atol=0.05)

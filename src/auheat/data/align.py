@@ -48,10 +48,11 @@ def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be [H, W, 3] uint8 RGB, got {image.shape} {image.dtype}")
-    # PIL wants the inverse map (crop -> image), with pixel centres at +0.5.
+    # PIL wants the inverse map (crop -> image) in its own coordinates, where pixel centres sit at
+    # +0.5: a crop point u is u - 0.5 in ours, M^-1 takes it to the image, + 0.5 back to PIL's.
     inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))
     shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
-    inverse = np.linalg.inv(shift) @ inverse @ shift
+    inverse = shift @ inverse @ np.linalg.inv(shift)
     crop = Image.fromarray(image).transform(
         (size, size), Image.Transform.AFFINE, inverse[:2].ravel().tolist(), Image.Resampling.BILINEAR
     )
