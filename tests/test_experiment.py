@@ -1,17 +1,13 @@
-"""train -> evaluate -> predict through the command line, on tiny synthetic datasets."""
+"""train -> evaluate through the command line, on tiny synthetic datasets (predict: test_predict.py)."""
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from auheat.cli import main
-from auheat.data.photos import load_photo
 from auheat.models import FAN
 from auheat.models.weights import save_landmark_weights
-from auheat.predict import predict_images
 from auheat.synth.generate import generate_dataset
 
 TINY = ["--stacks", "1", "--width", "16", "--input-size", "64", "--batch-size", "8", "--no-progress"]
@@ -157,84 +153,6 @@ def test_few_training_subjects_are_recorded(disfa, tmp_path):
     from auheat.checkpoint import read_info
 
     assert read_info(out / "last.safetensors")["train_subjects"] == ["S001", "S002", "S003"]
-
-
-@pytest.fixture
-def photos(tmp_path):
-    """Two real annotated photos, one with a .pts beside it, one listed in a landmarks CSV."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rows = []
-    for name in ("einstein", "takeo"):
-        image, points = load_photo(name)
-        Image.fromarray(image).save(folder / f"{name}.png")
-        if name == "einstein":
-            lines = ["version: 1", "n_points: 68", "{", *(f"{x + 1} {y + 1}" for x, y in points), "}"]
-            (folder / "einstein.pts").write_text("\n".join(lines))
-        else:
-            rows.append(
-                {
-                    "image": "takeo.png",
-                    **{f"{a}{i}": points[i, j] for i in range(68) for j, a in enumerate("xy")},
-                }
-            )
-    pd.DataFrame(rows).to_csv(tmp_path / "landmarks.csv", index=False)
-    return folder
-
-
-def test_predict_reads_pts_and_csv_landmarks_and_writes_overlays(trained, photos, tmp_path):
-    table = predict_images(
-        photos,
-        trained / "best.safetensors",
-        tmp_path / "landmarks.csv",
-        overlays=tmp_path / "overlays",
-        progress=False,
-    )
-    assert list(table.index) == ["einstein.png", "takeo.png"]
-    assert table.shape[1] == 12 and ((table >= 0) & (table <= 5)).all().all()
-    assert sorted(p.name for p in (tmp_path / "overlays").iterdir()) == ["einstein.png", "takeo.png"]
-
-
-def test_predict_answers_through_the_checkpoints_calibration(trained, photos, tmp_path):
-    from auheat.checkpoint import read_info, save_checkpoint
-    from auheat.experiment import load_au_model
-
-    model, _ = load_au_model(trained / "best.safetensors")
-    model.calibration[0], model.calibration[1] = 0.0, 3.0  # every answer 3, whatever the heatmap
-    calibrated = save_checkpoint(
-        tmp_path / "calibrated.safetensors", model, read_info(trained / "best.safetensors")
-    )
-    table = predict_images(photos, calibrated, tmp_path / "landmarks.csv", progress=False)
-    assert (table == 3.0).all().all()
-
-
-def test_predict_names_an_unreadable_image(trained, photos):
-    (photos / "broken.jpg").write_bytes(b"not an image")
-    with pytest.raises(ValueError, match="broken.jpg: not a readable image"):
-        predict_images(photos, trained / "best.safetensors", progress=False)
-
-
-def test_predict_without_landmarks_or_face_alignment_weights_says_what_to_do(trained, tmp_path):
-    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "face.png")
-    with pytest.raises(FileNotFoundError, match="give --landmarks, put an iBUG .pts file beside each image"):
-        predict_images(tmp_path / "face.png", trained / "best.safetensors", progress=False)
-
-
-def test_predict_cli_writes_a_csv(trained, photos, tmp_path, capsys):
-    out = tmp_path / "p.csv"
-    (photos / "takeo.png").unlink()
-    main(
-        [
-            "predict",
-            str(photos),
-            "--checkpoint",
-            str(trained / "best.safetensors"),
-            "--out",
-            str(out),
-            "--no-progress",
-        ]
-    )
-    assert pd.read_csv(out, index_col="image").index.tolist() == ["einstein.png"]
 
 
 def test_run_grid_trains_each_run_once_and_reports_last_epoch_scores(disfa, tmp_path):

