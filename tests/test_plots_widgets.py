@@ -600,3 +600,62 @@ def test_face_maps_check_their_shapes(crop):
         plot_face_maps([crop], np.zeros((1, 16, 16)))
     with pytest.raises(ValueError, match="2 crops for 1 rows"):
         plot_face_maps([crop, crop], np.zeros((1, 2, 16, 16)))
+
+
+# Real photos (Chapter 9).
+
+
+@pytest.fixture
+def reading(crop):
+    """A face's reading by a model of three AUs: a peak of 2 at the centre of AU 12's map."""
+    heatmaps = np.zeros((3, 16, 16))
+    heatmaps[1, 8, 8] = 2.0
+    heatmaps[2, 2:5, 2:5] = 0.5
+    return crop, heatmaps, np.array([0.0, 2.1, 0.4])
+
+
+def test_photo_explorer_draws_the_chosen_au_and_hides_values_below_the_threshold(widgets, reading):
+    explorer = widgets.photo_explorer({"a": reading, "b": reading}, (6, 12, 25))
+    assert explorer.redraws == 1 and png_of(explorer).startswith(b"\x89PNG")
+    assert explorer.shown.max() == 2.0 and "AU12" in explorer.figure.axes[0].get_title()
+    assert "answer 2.10" in explorer.figure.axes[0].get_title()
+    explorer.au.value = 0  # the maximum over all AUs
+    assert (explorer.shown > 0).sum() == 1 + 9
+    explorer.threshold.value = 1.0
+    assert (explorer.shown > 0).sum() == 1
+    explorer.opacity.value = 0.0
+    assert len(explorer.figure.axes[0].get_images()) == 1  # the face only
+    explorer.photo.value = "b"
+    assert explorer.redraws == 5
+
+
+def test_photo_explorer_rejects_bad_arguments(widgets, reading):
+    with pytest.raises(ValueError, match="must match 2 AUs"):
+        widgets.photo_explorer({"a": reading}, (6, 12))
+    with pytest.raises(ValueError, match="au=4 is not among"):
+        widgets.photo_explorer({"a": reading}, (6, 12, 25), au=4)
+    with pytest.raises(ValueError, match="photo='c' is not among a"):
+        widgets.photo_explorer({"a": reading}, (6, 12, 25), photo="c")
+
+
+def test_face_reading_draws_every_au_and_a_bar_per_answer(reading):
+    from auheat.plots import plot_face_reading
+
+    crop, heatmaps, levels = reading
+    fig = plot_face_reading(crop, heatmaps, levels, (6, 12, 25), ncols=2)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["AU06: 0.00", "AU12: 2.10", "AU25: 0.40"]
+    bars = [ax for ax in fig.axes if ax.patches and not ax.get_images()]
+    assert [p.get_height() for p in bars[0].patches] == pytest.approx([0.0, 2.1, 0.4])
+    with pytest.raises(ValueError, match="must match 3 AUs"):
+        plot_face_reading(crop, heatmaps[:2], levels, (6, 12, 25))
+
+
+def test_found_faces_draw_a_box_and_landmarks_per_face(crop, landmarks):
+    from auheat.faces import Face
+    from auheat.plots import plot_found_faces
+
+    faces = [Face.from_landmarks(landmarks.astype(np.float64))]
+    fig = plot_found_faces([crop, crop], [faces, []], ["one", "none"], ncols=2)
+    assert [len(ax.patches) for ax in fig.axes] == [1, 0]
+    assert fig.axes[0].get_title() == "one\n1 face(s)" and fig.axes[1].get_title() == "none\n0 face(s)"

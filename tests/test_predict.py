@@ -96,7 +96,7 @@ def test_a_missing_dlib_names_the_pip_command(monkeypatch):
 
 
 def test_the_reader_answers_through_the_checkpoints_calibration(checkpoint, astronaut):
-    reader = FaceReader(checkpoint)
+    reader = FaceReader.load(checkpoint)
     (face,) = DlibLandmarker().find(astronaut)
     crop, points, reading = reader.read_face(astronaut, face.landmarks)
     assert crop.shape == (256, 256, 3) and points.shape == (68, 2)

@@ -10,6 +10,8 @@ written below, and (b) the floor: allocating and zero-filling the output tensor.
 ``train`` is :func:`bench_train`: training frames per second of every method, decoding every
 frame at every step (the baseline) against the input cache and, where the landmark network is
 frozen, the cache of its features.
+``predict`` is :func:`bench_predict`: the seconds ``auheat predict`` spends per frame on a real
+photo, step by step, as ratios to the AU model's own forward pass.
 """
 
 from __future__ import annotations
@@ -224,6 +226,29 @@ def _time_methods(train, fan, steps: int, batch: int, input_size: int, seed: int
     return rows
 
 
+def bench_predict(repeats: int = 7, device: str = "cpu", seed: int = 0) -> pd.DataFrame:
+    """Time each step of ``auheat predict`` on skimage's astronaut (one face, 512x512) with dlib's
+    landmarker and an AU model of the CPU recipe's size (the weights do not change the cost)."""
+    import skimage.data
+
+    from auheat.faces import DlibLandmarker
+    from auheat.models import FAN, build_model
+    from auheat.predict import FaceReader, stage_times
+    from auheat.recipes import CPU
+
+    torch.manual_seed(seed)
+    model = build_model("finetune", FAN(CPU.stacks, CPU.width), dataset_aus("disfa"))
+    reader = FaceReader(model, CPU.input_size, device)
+    seconds = stage_times(skimage.data.astronaut(), reader, DlibLandmarker(), repeats)
+    table = pd.DataFrame({"ms": seconds * 1000, "ratio to AU model": seconds / seconds["AU model"]})
+    print(
+        f"auheat predict, one 512x512 frame with one face, dlib landmarker, FAN({CPU.stacks}, {CPU.width}) "
+        f"at {CPU.input_size} px, {torch.get_num_threads()} threads; median of {repeats}"
+    )
+    print(table.to_string(float_format="%.2f"))
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="auheat bench", description="Run a benchmark of auheat.")
     add_arguments(parser)
@@ -231,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", choices=["targets", "synth", "train"], help="which benchmark")
+    parser.add_argument("name", choices=["targets", "synth", "train", "predict"], help="which benchmark")
     parser.add_argument("--batch", type=int, default=256, help="samples per batch (default 256)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs; the median is reported")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -251,6 +276,8 @@ def run(args: argparse.Namespace) -> None:
         bench_synth(faces=args.faces, seed=args.seed, runs=args.repeats)
     elif args.name == "train":
         bench_train(steps=args.steps, threads=args.threads, seed=args.seed)
+    elif args.name == "predict":
+        bench_predict(repeats=args.repeats, device=args.device, seed=args.seed)
 
 
 if __name__ == "__main__":

