@@ -180,6 +180,18 @@ def test_chapter_figures_load(pages):
     assert not broken, f"images that did not load: {broken}"
 
 
+# The chapters built around an interactive explorer; each must embed it in its rendered page.
+EXPLORER_CHAPTERS = ("01_heatmap_targets.html", "02_synthetic_faces.html", "09_photo_to_heatmaps.html")
+
+
+@pytest.mark.parametrize("name", EXPLORER_CHAPTERS)
+def test_explorer_chapters_embed_and_render_their_widget(pages, name):
+    assert name in pages, f"{name} was not built"
+    page = pages[name]
+    assert page.widget_views >= 1, f"{name} embeds no widget view"
+    assert page.rendered_widgets == page.widget_views
+
+
 def test_widgets_render(pages):
     with_widgets = {name: page for name, page in pages.items() if page.widget_views}
     assert with_widgets, "no page embeds an ipywidget"

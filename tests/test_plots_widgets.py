@@ -644,9 +644,9 @@ def test_face_reading_draws_every_au_and_a_bar_per_answer(reading):
     crop, heatmaps, levels = reading
     fig = plot_face_reading(crop, heatmaps, levels, (6, 12, 25), ncols=2)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles == ["AU06: 0.00", "AU12: 2.10", "AU25: 0.40"]
+    assert titles == ["AU06: 0.00\nmap max 0.00", "AU12: 2.10\nmap max 2.00", "AU25: 0.40\nmap max 0.50"]
     bars = [ax for ax in fig.axes if ax.patches and not ax.get_images()]
-    assert [p.get_height() for p in bars[0].patches] == pytest.approx([0.0, 2.1, 0.4])
+    assert [p.get_height() for p in bars[0].patches] == pytest.approx([0.0, 2.1, 0.4, 0.0, 2.0, 0.5])
     with pytest.raises(ValueError, match="must match 3 AUs"):
         plot_face_reading(crop, heatmaps[:2], levels, (6, 12, 25))
 

