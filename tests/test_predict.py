@@ -236,3 +236,28 @@ def test_synthfacs_crops_are_framed_as_align_face_frames_a_real_face(tmp_path):
     identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     assert np.abs(matrices[:, :, :2] - identity[:, :2]).max() < 0.05  # scale and shear within 5 %
     assert np.abs(matrices[:, :, 2]).max() < 6.0  # shift within 6 of 256 pixels (head pose)
+
+
+def test_face_alignment_landmarker_runs_2dfan4_in_a_box_with_its_weights_present(tmp_path, monkeypatch):
+    """Stand-in weights (random, with the real files' names and layouts) where face_alignment looks:
+    auto chooses it, and it answers 68 points around the box. Detection is not run: a random S3FD
+    takes minutes per image."""
+    from face_alignment.detection.sfd.net_s3fd import s3fd
+    from face_alignment.models import FAN as FaceAlignmentFAN
+
+    from auheat.faces import FaceAlignmentLandmarker, face_alignment_weights
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    fan4, detector = face_alignment_weights()
+    fan4.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(FaceAlignmentFAN(4).state_dict(), fan4)
+    torch.save(s3fd().state_dict(), detector)
+    assert make_landmarker("auto").name == "face_alignment"
+    image, truth = load_photo("takeo")
+    box = np.concatenate([truth.min(0), truth.max(0)])
+    points = FaceAlignmentLandmarker().landmarks_in(image, box)
+    assert points.shape == (68, 2) and np.isfinite(points).all()
+    # face_alignment crops a square of about twice the box's side, a little above its centre.
+    side = (box[2:] - box[:2]).max()
+    assert (np.abs(points - (box[:2] + box[2:]) / 2) < 1.25 * side).all()

