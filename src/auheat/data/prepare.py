@@ -115,20 +115,18 @@ class PrepareOptions:
 # --- one subject ------------------------------------------------------------------------------
 
 
-_detector: Any = None  # face_alignment, built once per process on first use
+_detector: Any = None  # face_alignment's landmarker, built once per process on first use
 
 
-def _detect(options: PrepareOptions, where: str, image: np.ndarray) -> np.ndarray | None:
+def _detect(options: PrepareOptions, image: np.ndarray) -> np.ndarray | None:
     """face_alignment's landmarks [68, 2] of the largest face, or None when it finds none."""
     global _detector
     if _detector is None:
-        from auheat.predict import FaceAlignmentLandmarks  # loads face_alignment only when needed
+        from auheat.faces import FaceAlignmentLandmarker  # loads face_alignment only when needed
 
-        _detector = FaceAlignmentLandmarks(options.device)
-    try:
-        return _detector(Path(where), image)
-    except ValueError:  # FaceAlignmentLandmarks's "no face found"
-        return None
+        _detector = FaceAlignmentLandmarker(options.device)
+    faces = _detector.find(image)
+    return faces[0].landmarks if faces else None
 
 
 def _frames(session: Session) -> tuple[Iterator[tuple[int, np.ndarray]], list[int] | None]:
@@ -196,7 +194,7 @@ def _prepare_session(
         if source is not None:
             landmarks = given.get(number)
         else:
-            landmarks = _detect(options, f"{session.source}, frame {number}", image)
+            landmarks = _detect(options, image)
         where = f"{session.name}/{number}"
         if landmarks is None:
             report["no_face"].append(where)
@@ -311,11 +309,9 @@ def _check_detector(options: PrepareOptions) -> None:
     """Fail before the work starts, not in every worker, when face_alignment's weights are missing."""
     if options.landmarks is not None:
         return
-    from auheat.models.weights import hub_checkpoint_path
-    from auheat.predict import S3FD_CHECKPOINT
+    from auheat.faces import face_alignment_weights
 
-    needed = [hub_checkpoint_path(), hub_checkpoint_path().parent / S3FD_CHECKPOINT]
-    missing = [str(p) for p in needed if not p.is_file()]
+    missing = [str(p) for p in face_alignment_weights() if not p.is_file()]
     if missing:
         raise FileNotFoundError(
             "no landmarks: give a landmarks folder (--landmarks; <subject>/<session>.npy or .csv) or make "
@@ -373,11 +369,10 @@ def prepare_dataset(
         results: Iterator = map(_run_subject, jobs)
         pool = None
     else:
-        # Workers that run face_alignment start afresh ("spawn"): a forked copy of a parent that
-        # has used CUDA or torch's thread pool can hang. With the user's landmarks no worker runs a
-        # network, and a fork starts in milliseconds instead of seconds.
-        method = "fork" if options.landmarks is not None and os.name == "posix" else "spawn"
-        pool = multiprocessing.get_context(method).Pool(min(workers, len(jobs)), initializer=_init_worker)
+        # Workers start afresh ("spawn"), a second or two each: a forked copy of a parent whose
+        # threads held a lock (CUDA, torch's or OpenCV's thread pools: drawing a video overlay
+        # before preparing was enough) can hang for ever.
+        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_init_worker)
         results = pool.imap_unordered(_run_subject, jobs)
     try:
         for name, report, error in results:
