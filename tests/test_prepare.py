@@ -159,7 +159,10 @@ def test_an_empty_subject_label_folder_is_an_error_naming_the_first_missing_file
 def test_labels_beyond_the_video_name_the_file_and_line(tree, tmp_path):
     path = label_file(tree, au=12)
     write_intensity_file(path, [1, 2, 3, 4])  # 4 labels, 3 frames
-    with pytest.raises(PreparationError, match=re.escape(f"{path}, line 4: frame 4 is not a frame of")):
+    # Past the video's last frame: the video may be the one at fault, and both are named.
+    with pytest.raises(
+        PreparationError, match=re.escape(f"the video ends at frame 3, but {path}, line 4 describes")
+    ):
         prepare_disfa(tree, tmp_path / "disfa")
     out = prepare_disfa(tree, tmp_path / "disfa", on_mismatch="unlabelled")
     assert json.loads((out / "report.json").read_text())["subjects"]["SN001"]["labels_dropped"] == 1
@@ -347,3 +350,175 @@ def test_two_worker_processes_give_the_same_dataset(tree, tmp_path):
     two = prepare_dataset(layout, tmp_path / "two", options, workers=2, progress=False)
     pd.testing.assert_frame_equal(read_frames(one), read_frames(two))
     assert np.array_equal(np.load(one / "landmarks.npy"), np.load(two / "landmarks.npy"))
+
+
+# Integrity: damaged images, videos that end early, stale shards, interruption (issue of bad data).
+
+
+def test_a_truncated_jpeg_is_dropped_and_listed_or_fails_the_subject(tmp_path):
+    partitions, landmarks = bp4d_tree(tmp_path / "raw")
+    damaged = partitions["train"] / "F001" / "T1" / "0011.jpg"
+    damaged.write_bytes(damaged.read_bytes()[: len(damaged.read_bytes()) // 2])
+    layout = bp4d_layout(partitions)
+    options = PrepareOptions(crop_size=32, landmarks=str(landmarks))
+    out = prepare_dataset(layout, tmp_path / "bp4d", options, progress=False)
+    frames = read_frames(out)
+    assert frames.query("subject == 'F001'")["frame"].tolist() == [10, 12]  # 11 is not in the dataset
+    report = json.loads((out / "report.json").read_text())
+    (entry,) = report["subjects"]["F001"]["damaged"]
+    assert entry.startswith("T1/11: ") and str(damaged) in entry
+    assert "damaged image: 1" in (out / "report.md").read_text()
+    strict = PrepareOptions(crop_size=32, landmarks=str(landmarks), on_damaged="error")
+    with pytest.raises(PreparationError, match=re.escape(str(damaged)) + ": damaged"):
+        prepare_dataset(layout, tmp_path / "strict", strict, progress=False)
+
+
+def test_a_video_that_ends_early_is_named_with_the_frame_where_it_ended(tree, tmp_path):
+    video = tree["videos"] / "LeftVideoSN001_comp.avi"
+    rng = np.random.default_rng(5)
+    write_video(video, rng.integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8))  # 2 of 3 frames
+    for au in DISFA_AUS:
+        write_intensity_file(label_file(tree, au=au), [1, 2])  # the labels agree with the video
+    with pytest.raises(PreparationError, match=re.escape(f"{video}: the video ends at frame 2, but ")):
+        prepare_disfa(tree, tmp_path / "disfa")
+    out = prepare_disfa(tree, tmp_path / "disfa", on_mismatch="unlabelled")
+    assert read_frames(out).query("subject == 'SN001'")["frame"].tolist() == [1, 2]
+    assert json.loads((out / "report.json").read_text())["subjects"]["SN001"]["landmarks_dropped"] == 1
+
+
+def test_a_rerun_rebuilds_subjects_whose_labels_changed(tree, tmp_path, capsys):
+    work = tmp_path / "shards"
+    video = tree["videos"] / "LeftVideoSN003_comp.avi"
+    good = video.read_bytes()
+    video.write_bytes(b"not a video" * 10)
+    with pytest.raises(PreparationError):
+        prepare_disfa(tree, tmp_path / "disfa", work=work)
+    write_intensity_file(label_file(tree, au=1), [5, 5, 5])  # edited between the runs
+    video.write_bytes(good)
+    out = prepare_disfa(tree, tmp_path / "disfa", work=work)
+    assert read_frames(out).query("subject == 'SN001'")["AU01"].tolist() == [5, 5, 5]
+    assert f"SN001: rebuilt, its inputs changed ({label_file(tree, au=1)})" in capsys.readouterr().err
+    assert json.loads((out / "report.json").read_text())["subjects"]["SN013"]["rebuilt"] is None
+
+
+def test_a_rerun_with_another_labels_folder_or_session_name_rebuilds_every_subject(tree, tmp_path):
+    work = tmp_path / "shards"
+    prepare_disfa(tree, tmp_path / "a", work=work, keep_shards=True)
+    other = tmp_path / "labels2"
+    shutil.copytree(tree["labels"], other)
+    write_intensity_file(other / "SN013" / "SN013_au4.txt", [1, 1, 1])
+    layout = disfa_layout(tree["videos"], other, session="right")
+    options = PrepareOptions(crop_size=32, landmarks=str(tree["landmarks"]))
+    (tree["landmarks"] / "SN013" / "left.npy").rename(tree["landmarks"] / "SN013" / "right.npy")
+    for subject in ("SN001", "SN003"):
+        shutil.copy(tree["landmarks"] / subject / "left.npy", tree["landmarks"] / subject / "right.npy")
+    out = prepare_dataset(layout, tmp_path / "b", options, work=work, progress=False)
+    frames = read_frames(out)
+    assert set(frames["session"]) == {"right"}
+    assert frames.query("subject == 'SN013'")["AU04"].tolist() == [1, 1, 1]
+    assert all(info["rebuilt"] for info in json.loads((out / "report.json").read_text())["subjects"].values())
+
+
+def test_a_rerun_removes_what_a_killed_run_left(tree, tmp_path):
+    work = tmp_path / "shards"
+    (work / ".SN001.partial-x1y2").mkdir(parents=True)  # a shard being built when killed
+    (tmp_path / ".disfa.partial-z3").mkdir()  # a dataset being assembled when killed
+    prepare_disfa(tree, tmp_path / "disfa", work=work, keep_shards=True)
+    assert not list(work.glob(".*")) and not list(tmp_path.glob(".disfa.partial-*"))
+
+
+def test_ctrl_c_says_what_is_done_and_how_to_resume(tree, tmp_path, monkeypatch):
+    import auheat.data.prepare as prepare
+
+    real, calls = prepare.prepare_subject, []
+
+    def interrupted_on_the_second(*args):
+        calls.append(args[0].name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(prepare, "prepare_subject", interrupted_on_the_second)
+    with pytest.raises(prepare.PreparationInterrupted, match=r"interrupted: 1 of 3 subjects are done in "):
+        prepare_disfa(tree, tmp_path / "disfa", work=tmp_path / "shards")
+    assert not (tmp_path / "disfa").exists()
+
+
+def test_a_failed_subject_alone_in_its_fold_keeps_its_reason_with_skip_failed(tree, tmp_path):
+    video = tree["videos"] / "LeftVideoSN013_comp.avi"
+    video.write_bytes(b"\x00" * 100)
+    with pytest.raises(
+        PreparationError, match=r"fold\(s\) \[1\][\s\S]*--protocol[\s\S]*SN013: .*not a readable"
+    ):
+        prepare_disfa(tree, tmp_path / "disfa", skip_failed=True)
+
+
+def test_a_missing_intensity_is_named_as_missing(tmp_path):
+    path = tmp_path / "SN001_au1.txt"
+    path.write_text("1,0\n2,\n")
+    with pytest.raises(RawDataError, match=re.escape(f"{path}, line 2: expected two numbers")):
+        read_intensity_file(path)
+
+
+# DISFA's own landmark files: one MATLAB file of 66 points per frame, counted from 0.
+
+
+def test_disfa_mat_landmarks_are_read_in_ibug_order(tree, tmp_path):
+    from scipy.io import savemat
+
+    from auheat.data.raw import points_66_to_68, read_mat_landmarks
+
+    mats = tmp_path / "Landmark_Points"
+    expected = {}
+    for subject in SUBJECTS:
+        points68 = np.load(tree["landmarks"] / subject / "left.npy").astype(np.float64)
+        folder = mats / subject / "tmp_frame_lm"
+        folder.mkdir(parents=True)
+        for f, face in enumerate(points68):
+            points66 = np.delete(face, [60, 64], axis=0)  # the 66-point scheme has no inner mouth corners
+            savemat(folder / f"{subject}_{f:04d}_lm.mat", {"pts": points66})
+        expected[subject] = points68
+    read = read_mat_landmarks(mats / "SN001" / "tmp_frame_lm")
+    assert sorted(read) == [1, 2, 3]  # file 0000 is video frame 1
+    keep = [i for i in range(68) if i not in (60, 64)]
+    np.testing.assert_allclose(read[1][keep], expected["SN001"][0][keep])
+    np.testing.assert_allclose(read[1][[60, 64]], expected["SN001"][0][[48, 54]])  # the outer corners
+    with pytest.raises(ValueError, match=r"expected \[66, 2\]"):
+        points_66_to_68(np.zeros((68, 2)))
+    out = prepare_disfa({**tree, "landmarks": mats}, tmp_path / "disfa")
+    assert len(read_frames(out)) == len(SUBJECTS) * FRAMES
+    savemat(mats / "SN001" / "tmp_frame_lm" / "SN001_0001_lm.mat", {"pts": np.zeros((5, 2))})
+    with pytest.raises(PreparationError, match=r"SN001_0001_lm.mat: expected one array of 66 or 68"):
+        prepare_disfa({**tree, "landmarks": mats}, tmp_path / "disfa2")
+
+
+def test_a_label_file_found_nowhere_is_named_as_searched(tmp_path):
+    partitions, landmarks = bp4d_tree(tmp_path / "raw")
+    missing = partitions["train"] / "labels" / "AU14" / "F001_T1_AU14.csv"
+    missing.unlink()
+    options = PrepareOptions(crop_size=32, landmarks=str(landmarks))
+    searched = partitions["train"] / "**" / "F001_T1_AU14.csv"  # looked up anywhere under the part
+    with pytest.raises(PreparationError, match=re.escape(str(searched))):
+        prepare_dataset(bp4d_layout(partitions), tmp_path / "bp4d", options, progress=False)
+
+
+def test_the_scripts_end_an_interruption_with_one_line(tree, tmp_path, monkeypatch, capsys):
+    import auheat.data.scripts as scripts
+    from auheat.data.prepare import PreparationInterrupted
+
+    def interrupted(*args, **kwargs):
+        raise PreparationInterrupted("interrupted: 1 of 3 subjects are done in shards; run it again")
+
+    monkeypatch.setattr(scripts, "prepare_dataset", interrupted)
+    sys.path.insert(0, str(ROOT / "data_scripts"))
+    try:
+        import prepare_disfa
+    finally:
+        sys.path.pop(0)
+    argv = ["--videos", str(tree["videos"]), "--labels", str(tree["labels"]), "--out", str(tmp_path / "d")]
+    with pytest.raises(SystemExit) as stop:
+        prepare_disfa.main([*argv, "--landmarks", str(tree["landmarks"]), "--no-progress"])
+    assert stop.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "prepare_disfa.py: interrupted: 1 of 3 subjects are done in shards; run it again"
+    ]

@@ -9,8 +9,8 @@ from the defaults needs an option, not a code change. Fields: ``subject``, ``tas
 (matched as one name without ``/`` or ``_``), and ``au`` (the AU number, with a format spec such
 as ``{au:02d}``) in label templates. A label template with a ``/`` is a path under the labels
 folder; one without is a file name looked up anywhere under it (so ``AU06/F001_T1_AU06.csv``
-and a flat folder both work). A label file that is not found keeps its expected path, and
-preparation reports it by that name.
+and a flat folder both work). A label file that is not found keeps its expected path
+(``<labels>/**/<name>`` for a name looked up anywhere), and preparation reports it by that name.
 """
 
 from __future__ import annotations
@@ -99,7 +99,9 @@ class LabelFiles:
         found = self._by_name.get(relative, [])
         if len(found) > 1:
             raise ValueError(f"{relative} is found twice under {self.root}: {found[0]} and {found[1]}")
-        return found[0] if found else self.root / relative
+        # Not found: named as searched, anywhere under the folder, so that the error does not point
+        # at one folder of a tree that keeps its files in others (BP4D's AU06/, AU14/, ...).
+        return found[0] if found else self.root / "**" / relative
 
 
 def disfa_layout(

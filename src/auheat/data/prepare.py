@@ -9,11 +9,15 @@ with their labels to the subject's own **shard** folder::
     <work>/<subject>/frames.csv     the subject's rows (no protocol column yet)
     <work>/<subject>/landmarks.npy  float32 [n, 68, 2], crop pixels
     <work>/<subject>/subject.json   the subject's report (frames decoded, kept, lost and why)
-    <work>/<subject>/done.json      the completion marker: the options the shard was made with
+    <work>/<subject>/done.json      the completion marker: the options and the inputs it was made from
 
 A shard is built in a hidden folder and renamed into place with its marker already inside, so it
-is whole or absent. A rerun skips every subject whose shard has a marker made with the same
-options, and rebuilds any other: a job killed after days loses at most the subjects in progress.
+is whole or absent. The marker records the options and every input file the subject was read
+from (its path, size and modification time; for a frame folder, its images' count, total size and
+latest time). A rerun skips every subject whose marker matches, and rebuilds, saying why, any
+other: a job killed after days loses at most the subjects in progress, and an edited label file,
+another ``--labels`` folder or another session name is never mixed with older work. A rerun also
+removes the hidden folders a killed run left behind.
 When every subject is done the shards are assembled by :class:`~auheat.data.dataset.DatasetWriter`
 (atomic too), with ``report.json`` and ``report.md`` (:mod:`auheat.data.report`) inside.
 
@@ -21,6 +25,11 @@ What happens to imperfect inputs (each error names the file and, where it applie
 
 * a frame without a face (no landmarks in the user's file, or none detected) or whose landmarks
   cannot align it: left out, counted and listed in the report;
+* a damaged frame image (truncated, corrupt): left out, counted and listed with its reason in the
+  report; ``on_damaged="error"`` fails the subject instead;
+* a video that ends before the frames its landmark or label files describe (truncated, re-encoded):
+  an error naming the video and the frame where it ended; ``on_mismatch="unlabelled"`` keeps the
+  frames it has, and counts the landmarks and labels of the missing ones as dropped;
 * a missing label file: an error; ``missing_labels="unlabelled"`` makes that AU unlabelled for
   the session instead, and lists the file in the report;
 * labels whose frames differ from the video's or folder's: an error; ``on_mismatch="unlabelled"``
@@ -38,6 +47,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -55,6 +65,7 @@ from auheat.data.dataset import PROTOCOL_COLUMNS, DatasetWriter, au_column, save
 from auheat.data.layouts import Layout, Session, Subject
 from auheat.data.protocols import protocol_subjects, restrict_protocol
 from auheat.data.raw import (
+    DamagedImageError,
     RawDataError,
     iter_video,
     list_frame_images,
@@ -76,6 +87,10 @@ class PreparationError(RuntimeError):
     """Some subjects could not be prepared; the message lists each with its error."""
 
 
+class PreparationInterrupted(PreparationError):
+    """Ctrl-C: the message says how many subjects are done and how to resume."""
+
+
 @dataclass(frozen=True)
 class PrepareOptions:
     """How frames are turned into crops; a shard made with other options is rebuilt.
@@ -89,6 +104,7 @@ class PrepareOptions:
             against every frame).
         on_mismatch: ``error`` or ``unlabelled`` (module docstring).
         missing_labels: ``error`` or ``unlabelled`` (module docstring).
+        on_damaged: ``drop`` (the frame) or ``error`` (the subject fails) for a damaged image.
     """
 
     crop_size: int = CROP_SIZE
@@ -97,19 +113,74 @@ class PrepareOptions:
     frame_step: int = 1
     on_mismatch: str = "error"
     missing_labels: str = "error"
+    on_damaged: str = "drop"
 
     def __post_init__(self) -> None:
         for name in ("on_mismatch", "missing_labels"):
             if getattr(self, name) not in _POLICIES:
                 raise ValueError(f"{name} must be one of {_POLICIES}, got {getattr(self, name)!r}")
+        if self.on_damaged not in ("drop", "error"):
+            raise ValueError(f"on_damaged must be 'drop' or 'error', got {self.on_damaged!r}")
         if self.frame_step < 1 or self.crop_size < 1:
             raise ValueError("frame_step and crop_size must be positive")
         if self.landmarks is not None and not Path(self.landmarks).is_dir():
             raise FileNotFoundError(f"{self.landmarks}: landmarks folder not found")
 
-    def marker(self, layout: Layout) -> dict[str, Any]:
+    def marker(self, layout: Layout, subject: Subject) -> dict[str, Any]:
         """What a shard's completion marker records: a shard is reused only if this is equal."""
-        return {"dataset": layout.name, "aus": list(layout.aus), "unknown": layout.unknown, **asdict(self)}
+        return {
+            "dataset": layout.name,
+            "aus": list(layout.aus),
+            "unknown": layout.unknown,
+            "options": asdict(self),
+            "inputs": _inputs(subject, self),
+        }
+
+
+def _stamp(path: Path) -> list | str:
+    """What a rerun compares for one input: size and modification time (a frame folder: its images'
+    count, total size and latest time), or ``missing``. Reading every byte of a dataset of a
+    million frames to hash it would cost more than the preparation; an edit changes the time."""
+    if path.is_file():
+        stat = path.stat()
+        return [stat.st_size, stat.st_mtime_ns]
+    if path.is_dir():
+        stats = [p.stat() for p in path.rglob("*") if p.is_file()]
+        return [len(stats), sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)]
+    return "missing"
+
+
+def _inputs(subject: Subject, options: PrepareOptions) -> dict[str, Any]:
+    """Every input file of a subject, by session: its source, its label files, its landmarks."""
+    sessions = {}
+    for session in subject.sessions:
+        files = {"source": str(session.source), **{f"AU{au}": str(p) for au, p in session.labels.items()}}
+        if options.landmarks is not None:
+            try:
+                files["landmarks"] = str(_landmark_file(options, subject.name, session.name))
+            except RawDataError:
+                files["landmarks"] = "missing"
+        sessions[session.name] = {
+            "files": {key: [path, _stamp(Path(path))] for key, path in files.items()},
+            "extra": dict(session.extra),
+        }
+    return sessions
+
+
+def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """Why a shard's marker differs from the current one, in a few words."""
+    if old.get("options") != new["options"] or old.get("aus") != new["aus"]:
+        return "the options changed"
+    old_sessions, new_sessions = old.get("inputs", {}), new["inputs"]
+    if set(old_sessions) != set(new_sessions):
+        return f"its sessions changed ({sorted(old_sessions)} -> {sorted(new_sessions)})"
+    changed = [
+        path
+        for name, session in new_sessions.items()
+        for key, (path, stamp) in session["files"].items()
+        if old_sessions[name]["files"].get(key) != [path, stamp]
+    ]
+    return f"its inputs changed ({', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''})"
 
 
 # --- one subject ------------------------------------------------------------------------------
@@ -129,20 +200,43 @@ def _detect(options: PrepareOptions, image: np.ndarray) -> np.ndarray | None:
     return faces[0].landmarks if faces else None
 
 
-def _frames(session: Session) -> tuple[Iterator[tuple[int, np.ndarray]], list[int] | None]:
-    """The session's (frame number, RGB image) in order, and its frame numbers if known in advance."""
+def _frames(
+    session: Session, options: PrepareOptions
+) -> tuple[Iterator[tuple[int, np.ndarray | None, str | None]], list[int] | None]:
+    """The session's (frame number, RGB image or None, why it is None) in order, and its frame
+    numbers if known in advance. A damaged image is None, or an error with ``on_damaged="error"``."""
     if session.source.is_dir():
         images = list_frame_images(session.source)
-        return ((n, read_image(p)) for n, p in images), [n for n, _ in images]
-    return iter_video(session.source), None
+        return (_checked_image(n, p, options) for n, p in images), [n for n, _ in images]
+    return ((n, image, None) for n, image in iter_video(session.source)), None
+
+
+def _checked_image(
+    number: int, path: Path, options: PrepareOptions
+) -> tuple[int, np.ndarray | None, str | None]:
+    try:
+        return number, read_image(path), None
+    except DamagedImageError as error:
+        if options.on_damaged == "error":
+            raise RawDataError(
+                f"{error} (on_damaged='drop', --on-damaged drop, leaves the frame out)"
+            ) from None
+        return number, None, str(error)
 
 
 def _landmark_file(options: PrepareOptions, subject: str, session: str) -> Path:
+    """``<subject>/<session>.npy`` or ``.csv``; or a folder of per-frame ``.mat`` files:
+    ``<subject>/<session>/``, or ``<subject>/`` itself (DISFA's ``Landmark_Points/SN001``)."""
     folder = Path(options.landmarks) / subject  # type: ignore[arg-type]
     for suffix in LANDMARK_SUFFIXES:
         if (folder / f"{session}{suffix}").is_file():
             return folder / f"{session}{suffix}"
-    raise RawDataError(f"{folder / session}.npy (or .csv): landmark file not found")
+    for candidate in (folder / session, folder):
+        if candidate.is_dir() and next(candidate.rglob("*.mat"), None) is not None:
+            return candidate
+    raise RawDataError(
+        f"{folder / session}.npy (or .csv, or a folder of .mat files): landmark file not found"
+    )
 
 
 def _labels(
@@ -161,7 +255,8 @@ def _labels(
         unlabelled = [n for n in numbers if n not in lines]
         if options.on_mismatch == "error" and beyond:
             raise RawDataError(
-                f"{path}, line {lines[beyond[0]]}: frame {beyond[0]} is not a frame of {session.source} "
+                _ended_early(session, numbers, beyond, f"{path}, line {lines[beyond[0]]}")
+                or f"{path}, line {lines[beyond[0]]}: frame {beyond[0]} is not a frame of {session.source} "
                 f"({len(numbers)} frames, {numbers[0]}..{numbers[-1]}); {len(beyond)} such labels "
                 "(on_mismatch='unlabelled', --on-mismatch unlabelled, drops them)"
             )
@@ -176,20 +271,35 @@ def _labels(
     return columns
 
 
+def _ended_early(session: Session, decoded: list[int], described: list[int], by: str) -> str | None:
+    """The message for a video that stops before the frames a landmark or label file describes."""
+    if session.source.is_dir() or not decoded or min(described) <= decoded[-1]:
+        return None
+    return (
+        f"{session.source}: the video ends at frame {decoded[-1]}, but {by} describes frame "
+        f"{min(described)}{f' (and frames up to {max(described)})' if len(described) > 1 else ''}: a "
+        "truncated or re-encoded video, or a file of another video? on_mismatch='unlabelled' "
+        "(--on-mismatch unlabelled) keeps the frames the video has"
+    )
+
+
 def _prepare_session(
     subject: str, session: Session, unknown: float | None, options: PrepareOptions, shard: Path, report: dict
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Crops into ``shard``; returns the session's rows and landmarks [n, 68, 2] crop pixels."""
-    frames, known = _frames(session)
+    frames, known = _frames(session, options)
     source = None
     given: dict[int, np.ndarray | None] = {}
     if options.landmarks is not None:
         source = _landmark_file(options, subject, session.name)
         given = read_landmark_file(source, known)
     decoded, rows, points = [], [], []
-    for position, (number, image) in enumerate(frames):
+    for position, (number, image, damage) in enumerate(frames):
         decoded.append(number)
         if position % options.frame_step:
+            continue
+        if image is None:
+            report["damaged"].append(f"{session.name}/{number}: {damage}")
             continue
         if source is not None:
             landmarks = given.get(number)
@@ -221,11 +331,14 @@ def _prepare_session(
     report["frames_decoded"] += len(decoded)
     if source is not None:
         stray = sorted(set(given) - set(decoded))
-        if stray:
+        if stray and options.on_mismatch == "error":
             raise RawDataError(
-                f"{source}: describes frame {stray[0]}, which {session.source} does not have "
-                f"({len(decoded)} frames); {len(stray)} such frames"
+                _ended_early(session, decoded, stray, str(source))
+                or f"{source}: describes frame {stray[0]}, which {session.source} does not have "
+                f"({len(decoded)} frames); {len(stray)} such frames (on_mismatch='unlabelled', "
+                "--on-mismatch unlabelled, drops them)"
             )
+        report["landmarks_dropped"] += len(stray)
     table = pd.DataFrame(rows, columns=["id", "subject", "session", "frame", "image", *session.extra])
     position_of = {n: i for i, n in enumerate(decoded)}
     kept = np.array([position_of[n] for n in table["frame"]], dtype=int)
@@ -248,17 +361,26 @@ def prepare_subject(subject: Subject, layout: Layout, options: PrepareOptions, w
     A shard already done with the same options is kept and its report returned.
     """
     shard = work / subject.name
-    marker = options.marker(layout)
+    marker = options.marker(layout, subject)
     if _shard_is_done(shard, marker):
         return json.loads((shard / SUBJECT_REPORT).read_text())
+    rebuilt = None
+    if (shard / DONE).is_file():
+        try:
+            rebuilt = _changes(json.loads((shard / DONE).read_text()), json.loads(json.dumps(marker)))
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+            rebuilt = "its marker is unreadable"
     report: dict[str, Any] = {
         "sessions": [s.name for s in subject.sessions],
         "frames_decoded": 0,
         "frames_kept": 0,
         "no_face": [],
         "failed_fit": [],
+        "damaged": [],
         "labels_dropped": 0,
+        "landmarks_dropped": 0,
         "missing_label_files": [],
+        "rebuilt": rebuilt,
     }
     work.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{subject.name}.partial-", dir=work))
@@ -362,6 +484,7 @@ def prepare_dataset(
         raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
     restrict_protocol(layout.protocol, [s.name for s in layout.subjects])  # every subject has a part
     _check_detector(options)
+    _remove_leftovers(work, out)
     jobs = [(subject, layout, options, work) for subject in layout.subjects]
     reports, failed = {}, {}
     bar = tqdm(total=len(jobs), desc=f"prepare {layout.name}", unit="subject", disable=not progress)
@@ -378,9 +501,16 @@ def prepare_dataset(
         for name, report, error in results:
             if error is None:
                 reports[name] = report
+                if report.get("rebuilt"):
+                    tqdm.write(f"{name}: rebuilt, {report['rebuilt']}", file=sys.stderr)
             else:
                 failed[name] = error
             bar.update()
+    except KeyboardInterrupt:
+        raise PreparationInterrupted(
+            f"interrupted: {len(reports)} of {len(jobs)} subjects are done in {work}; run the same command "
+            "again to go on (finished subjects are kept, unless their inputs change)"
+        ) from None
     finally:
         bar.close()
         if pool is not None:
@@ -409,9 +539,14 @@ def _assemble(
 ) -> None:
     """Shards -> one prepared dataset, with the protocol of the subjects prepared and the report."""
     names = sorted(reports)
+    listed = "".join(f"\n  {name}: {error}" for name, error in sorted(failed.items()))
     if not names:
-        raise PreparationError(f"no subject of {layout.name} could be prepared")
-    protocol = restrict_protocol(layout.protocol, names)
+        raise PreparationError(f"no subject of {layout.name} could be prepared{listed}")
+    try:
+        protocol = restrict_protocol(layout.protocol, names)
+    except ValueError as error:
+        because = f"; left out because they failed:{listed}" if failed else ""
+        raise PreparationError(f"{error}{because}") from None
     part_of = protocol_subjects(protocol)
     made_by = {"auheat": __version__, "dataset": layout.name, **asdict(options), **(generator or {})}
     with DatasetWriter(
@@ -436,6 +571,17 @@ def _assemble(
             tables.append(rows)
         report = summarise(pd.concat(tables, ignore_index=True), layout.aus, reports, layout.skipped, failed)
         write_report(writer.staging, report, f"Preparation of {layout.name}")
+
+
+def _remove_leftovers(work: Path, out: Path) -> None:
+    """Remove the hidden folders of a killed run: half-built shards in ``work``, a half-assembled
+    dataset beside ``out``. (Two runs on one shard folder at once are not supported.)"""
+    stale = [*work.glob(".*.partial-*"), *out.parent.glob(f".{out.name}.partial-*")]
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _link(source: Path, target: Path) -> None:

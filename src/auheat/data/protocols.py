@@ -79,10 +79,16 @@ def restrict_protocol(protocol: Mapping[str, Any], subjects: Sequence[str]) -> d
         parts = {name: [s for s in members if s in keep] for name, members in protocol["splits"].items()}
         empty = [name for name, members in parts.items() if not members]
         if empty:
-            raise ValueError(f"no prepared subject is in part(s) {empty} of the protocol")
+            raise ValueError(
+                f"no prepared subject is in part(s) {empty} of the protocol; every part needs one: "
+                "prepare subjects of every part, or give a protocol of the subjects at hand (--protocol)"
+            )
         return split_protocol(parts)
     folds = [[s for s in members if s in keep] for members in protocol["folds"]]
     empty = [k for k, members in enumerate(folds) if not members]
     if empty:
-        raise ValueError(f"no prepared subject is in fold(s) {empty} of the protocol (0-based)")
+        raise ValueError(
+            f"no prepared subject is in fold(s) {empty} of the protocol (0-based); every fold needs one: "
+            "prepare subjects of every fold, or give a protocol of the subjects at hand (--protocol)"
+        )
     return folds_protocol(folds)

@@ -18,11 +18,15 @@ Formats:
   ``.npy`` float [F, 68, 2], row i for the i-th frame in order (video frame i + 1, or the i-th
   image of the sorted folder), a row of NaN where there is no face; or ``.csv`` with a ``frame``
   column (the frame number) and ``x0, y0, ..., x67, y67``; a frame that is absent or has empty
-  cells has no face.
+  cells has no face; or a folder of MATLAB ``.mat`` files, one per frame, as DISFA ships them
+  (``Landmark_Points/SN001/tmp_frame_lm/SN001_0000_lm.mat``): the file's last run of digits is the
+  frame counted from 0 (so ``0000`` is video frame 1), and its one array of 66 (or 68) (x, y)
+  points is the face (:func:`points_66_to_68`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from auheat.aus import NUM_LANDMARKS
 from auheat.data.dataset import MAX_INTENSITY
@@ -38,6 +43,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 LANDMARK_COLUMNS = [f"{axis}{i}" for i in range(NUM_LANDMARKS) for axis in "xy"]
 _SEPARATOR = r"[,;\t ]+"
 _DIGITS = re.compile(r"(\d+)(?!.*\d)")
+
+
+class DamagedImageError(ValueError):
+    """One frame's image is damaged (truncated, corrupt): that frame is lost, not the subject."""
 
 
 class RawDataError(ValueError):
@@ -86,6 +95,8 @@ def read_intensity_file(path: str | Path, unknown: float | None = 9) -> tuple[pd
     ):
         try:
             frame_value, value = float(frame_text), float(value_text)
+            if np.isnan(value) or np.isnan(frame_value):
+                raise ValueError
         except (TypeError, ValueError):
             raise RawDataError(
                 f"{path}, line {line}: expected two numbers 'frame,intensity', "
@@ -162,11 +173,27 @@ def list_frame_images(folder: str | Path) -> list[tuple[int, Path]]:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """[H, W, 3] uint8 RGB; an unreadable image is an error naming it."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise RawDataError(f"{path}: not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    """[H, W, 3] uint8 RGB, decoded whole or not at all.
+
+    Pillow, not OpenCV: OpenCV decodes a truncated JPEG with its missing part filled grey and only
+    prints libjpeg's warning, where Pillow raises. A JPEG must also end with its end-of-image
+    marker (a file cut at a marker boundary decodes without complaint).
+
+    Raises:
+        DamagedImageError: the file is missing, truncated or not an image; the message names it.
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()
+            pixels = np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise DamagedImageError(f"{path}: damaged or not an image ({error})") from None
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        with open(path, "rb") as f:
+            f.seek(-2, os.SEEK_END)
+            if f.read(2) != b"\xff\xd9":
+                raise DamagedImageError(f"{path}: damaged JPEG (no end-of-image marker: truncated?)")
+    return pixels
 
 
 def read_landmark_file(path: str | Path, frames: list[int] | None = None) -> dict[int, np.ndarray | None]:
@@ -180,6 +207,8 @@ def read_landmark_file(path: str | Path, frames: list[int] | None = None) -> dic
         Every frame the file describes -> [68, 2] float64 image pixels, or None (no face).
     """
     path = Path(path)
+    if path.is_dir():
+        return read_mat_landmarks(path)
     if path.suffix == ".npy":
         points = np.load(path, allow_pickle=False)
         rows = len(frames) if frames is not None else len(points)
@@ -206,3 +235,51 @@ def read_landmark_file(path: str | Path, frames: list[int] | None = None) -> dic
         int(n): p.astype(np.float64) if np.isfinite(p).all() else None
         for n, p in zip(numbers, points, strict=True)
     }
+
+
+# iBUG 68-point order from the 66-point one (CMU / Multi-PIE, DISFA's): the 66-point scheme has no
+# inner mouth corners (68-point 60 and 64); everything else keeps its order. The inner corners are
+# placed at the outer ones (48, 54), a few pixels away on a real face. Alignment (8, 36, 45) does
+# not use them; of the AU centres, only AU25's and AU26's (the midpoint of 61 and 64) read one, and
+# move by half that distance towards the right lip corner.
+_FROM_66 = [*range(60), 48, 60, 61, 62, 54, 63, 64, 65]
+
+
+def points_66_to_68(points: np.ndarray) -> np.ndarray:
+    """[66, 2] points (CMU / Multi-PIE order) -> [68, 2] in iBUG order (see ``_FROM_66``)."""
+    points = np.asarray(points, np.float64)
+    if points.shape != (66, 2):
+        raise ValueError(f"expected [66, 2] points, got {list(points.shape)}")
+    return points[_FROM_66]
+
+
+def read_mat_landmarks(folder: str | Path) -> dict[int, np.ndarray | None]:
+    """A folder of per-frame ``.mat`` landmark files (DISFA's, module docstring) -> frame -> [68, 2]."""
+    from scipy.io import loadmat  # scipy comes with face-alignment and scikit-image
+
+    folder = Path(folder)
+    files = sorted(folder.rglob("*.mat"))
+    if not files:
+        raise RawDataError(f"{folder}: no .mat landmark file")
+    found: dict[int, np.ndarray | None] = {}
+    for path in files:
+        number = frame_number(path) + 1  # DISFA counts these files from 0, its videos' frames from 1
+        if number in found:
+            raise RawDataError(f"{path}: frame {number - 1} has another file too")
+        try:
+            content = loadmat(path)
+        except (OSError, ValueError, NotImplementedError) as error:
+            raise RawDataError(f"{path}: not a readable .mat file ({error})") from None
+        arrays = [
+            np.asarray(v, np.float64)
+            for k, v in content.items()
+            if not k.startswith("__") and isinstance(v, np.ndarray) and v.dtype.kind in "fiu"
+        ]
+        shaped = [a.T if a.shape in ((2, 66), (2, 68)) else a for a in arrays]
+        points = [a for a in shaped if a.shape in ((66, 2), (68, 2))]
+        if len(points) != 1:
+            shapes = [list(a.shape) for a in arrays]
+            raise RawDataError(f"{path}: expected one array of 66 or 68 (x, y) points, found shapes {shapes}")
+        face = points_66_to_68(points[0]) if len(points[0]) == 66 else points[0]
+        found[number] = face if np.isfinite(face).all() else None
+    return found

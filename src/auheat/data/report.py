@@ -64,14 +64,21 @@ def summarise(
     }
 
 
+def frames_lost(subject: Mapping[str, Any]) -> int:
+    """Frames of one subject's report left out: no face, a failed fit or a damaged image."""
+    return len(subject["no_face"]) + len(subject["failed_fit"]) + len(subject.get("damaged", []))
+
+
 def markdown(report: Mapping[str, Any], title: str) -> str:
     """A short human-readable version of :func:`summarise`'s report."""
-    lost = {name: len(info["no_face"]) + len(info["failed_fit"]) for name, info in report["subjects"].items()}
+    lost = {name: frames_lost(info) for name, info in report["subjects"].items()}
+    damaged = sum(len(info.get("damaged", [])) for info in report["subjects"].values())
     lines = [
         f"# {title}",
         "",
         f"{report['frames']} frames from {len(report['frames_per_subject'])} subjects; "
-        f"{sum(lost.values())} frames lost (no face or failed fit), listed in {REPORT_JSON}.",
+        f"{sum(lost.values())} frames lost (no face, failed fit or a damaged image: {damaged}), "
+        f"listed in {REPORT_JSON}.",
         "",
         "| subject | frames kept | lost |",
         "| --- | --- | --- |",

@@ -7,15 +7,16 @@ Each script adds its own layout options (where the videos and labels are), build
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from auheat.data.layouts import Layout
-from auheat.data.prepare import PreparationError, PrepareOptions, prepare_dataset
+from auheat.data.prepare import PreparationError, PreparationInterrupted, PrepareOptions, prepare_dataset
 from auheat.data.protocols import load_protocol
-from auheat.data.report import REPORT_MD
+from auheat.data.report import REPORT_JSON, REPORT_MD, frames_lost
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +43,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["error", "unlabelled"],
         default="error",
         help="a missing AU label file: stop with an error (default), or leave that AU unlabelled",
+    )
+    parser.add_argument(
+        "--on-damaged",
+        choices=["drop", "error"],
+        default="drop",
+        help="a damaged frame image (truncated, corrupt): leave the frame out and list it in the report "
+        "(default), or fail the subject",
     )
     parser.add_argument(
         "--protocol",
@@ -103,6 +111,7 @@ def run(args: argparse.Namespace, make_layout: Callable[[], Layout], script: str
             frame_step=args.frame_step,
             on_mismatch=args.on_mismatch,
             missing_labels=args.missing_labels,
+            on_damaged=args.on_damaged,
         )
         out = prepare_dataset(
             layout,
@@ -116,6 +125,23 @@ def run(args: argparse.Namespace, make_layout: Callable[[], Layout], script: str
             generator={"script": script, "argv": sys.argv[1:]},
             progress=not args.no_progress,
         )
+    except PreparationInterrupted as error:
+        print(f"{script}: {error}", file=sys.stderr)
+        raise SystemExit(130) from None
+    except KeyboardInterrupt:  # before any subject started
+        print(f"{script}: interrupted before any subject was prepared", file=sys.stderr)
+        raise SystemExit(130) from None
     except (PreparationError, ValueError, OSError) as error:  # the user's files: a message, no traceback
         raise SystemExit(f"{script}: {error}") from None
-    print(f"wrote {out} (summary: {out / REPORT_MD})")
+    report = json.loads((out / REPORT_JSON).read_text())
+    subjects = report["subjects"].values()
+    damaged = [entry for info in subjects for entry in info.get("damaged", [])]
+    print(
+        f"wrote {out}: {report['frames']} frames of {len(report['frames_per_subject'])} subjects; "
+        f"{sum(frames_lost(info) for info in subjects)} frames left out, {len(damaged)} of them damaged "
+        f"images; {len(report['failed'])} subjects failed (summary: {out / REPORT_MD})"
+    )
+    for entry in damaged[:5]:
+        print(f"  damaged: {entry}")
+    if len(damaged) > 5:
+        print(f"  ... and {len(damaged) - 5} more, listed in {out / REPORT_JSON}")
