@@ -413,9 +413,14 @@ def prepare_subject(subject: Subject, layout: Layout, options: PrepareOptions, w
 
 
 def _init_worker() -> None:
+    import signal
+
     import cv2
 
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would oversubscribe
+    # Ctrl-C reaches every process of the terminal; only the parent answers it (one message, then
+    # it terminates the pool), instead of each worker printing its own traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_subject(job: tuple[Subject, Layout, PrepareOptions, Path]) -> tuple[str, dict | None, str | None]:
