@@ -16,14 +16,14 @@ def test_box_matrix_maps_the_square_onto_the_crop_edges():
 
 
 def test_framing_measured_on_crops_crops_them_again_in_place():
-    rng = np.random.default_rng(0)
-    faces = rng.uniform(60, 200, (20, 68, 2))
-    framing = Framing.measure(faces, 256)
-    median = faces[np.argsort([f.max() for f in faces])[10]]
-    matrix = framing.matrix(median, 256)
+    """A face framed as the training crops frame it, moved and scaled in a photo, is cropped back
+    to exactly where it sat in the crop."""
+    face = np.random.default_rng(0).uniform(60, 200, (68, 2))  # crop pixels of a 256 crop
+    framing = Framing.measure(np.stack([face] * 5), 256)
+    in_photo = 2.7 * face + np.array([310.4, -45.2])  # the same face in a photo, larger and moved
+    matrix = framing.matrix(in_photo, 256)
     assert matrix[0, 0] == pytest.approx(matrix[1, 1])  # a square crop, no shear
-    # A face framed like the median of the set is cropped about where it already is.
-    assert np.abs(apply_affine(matrix, median) - median).max() < 40
+    np.testing.assert_allclose(apply_affine(matrix, in_photo), face, atol=1e-9)
 
 
 @pytest.fixture
@@ -87,18 +87,24 @@ def test_mean_shape_errors_are_zero_for_identical_faces_and_grow_with_spread(tmp
 
 
 @pytest.mark.parametrize("scale", [0.25, 0.5, 1.0, 2.0])
-def test_warped_pixels_land_where_apply_affine_puts_their_points(scale):
-    """A smooth blob's centre, warped, lies where the affine map sends the centre's coordinates."""
+@pytest.mark.parametrize("degrees", [0.0, 17.0, -90.0])
+@pytest.mark.parametrize("offset", [(0.0, 0.0), (0.3, -0.45)])
+def test_warped_pixels_land_where_apply_affine_puts_their_points(scale, degrees, offset):
+    """A smooth blob's centre, warped, lies where the affine map sends the centre's coordinates:
+    at several scales, rotations and sub-pixel offsets of the blob."""
     from auheat.data.align import warp_image
 
+    centre = np.array([160.0, 200.0]) + offset
     ys, xs = np.indices((400, 400))
-    blob = 255 * np.exp(-((xs - 160.0) ** 2 + (ys - 200.0) ** 2) / (2 * 16.0**2))
+    blob = 255 * np.exp(-((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (2 * 16.0**2))
     image = np.repeat(blob.round().astype(np.uint8)[..., None], 3, axis=-1)
-    shift = np.array([128.3, 121.6]) - scale * np.array([160.0, 200.0])  # near the crop's middle
-    matrix = np.array([[scale, 0.0, shift[0]], [0.0, scale, shift[1]]])
+    angle = np.deg2rad(degrees)
+    linear = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    shift = np.array([128.3, 121.6]) - linear @ centre  # the blob near the crop's middle
+    matrix = np.hstack([linear, shift[:, None]])
     crop = warp_image(image, matrix, 256)[..., 0].astype(np.float64)
     ys, xs = np.indices(crop.shape)
     centroid = np.array([(xs * crop).sum(), (ys * crop).sum()]) / crop.sum()
-    expected = apply_affine(matrix, np.array([160.0, 200.0]))
+    expected = apply_affine(matrix, centre)
     # A half-pixel convention applied in the wrong order moves it by (scale - 1) crop pixels.
     np.testing.assert_allclose(centroid, expected, atol=0.05)
