@@ -409,3 +409,107 @@ def test_normalised_error_is_relative_to_the_outer_eye_corners():
     truth[0, 45] = [10.0, 0.0]
     predicted = truth + np.array([0.0, 1.0])
     assert normalised_errors(truth, predicted)[0] == pytest.approx(0.1)
+
+
+def test_resume_after_a_kill_between_checkpoint_and_log_keeps_every_epochs_line(dataset_root, tmp_path):
+    whole = make_trainer(dataset_root, tmp_path / "whole", epochs=3)
+    whole.fit()
+    interrupted = make_trainer(dataset_root, tmp_path / "resumed", epochs=3)
+    end_epoch = interrupted._end_epoch
+
+    def checkpoint_then_die(record):
+        if interrupted.epoch < 2:
+            return end_epoch(record)
+        save_checkpoint(
+            interrupted.out / LAST,
+            interrupted.model,
+            interrupted._info(record),
+            interrupted.optimizer,
+            interrupted.scheduler,
+        )
+        raise KilledAfter  # the log line of epoch 2 is never written
+
+    interrupted._end_epoch = checkpoint_then_die
+    with pytest.raises(KilledAfter):
+        interrupted.fit()
+    assert [json.loads(line)["epoch"] for line in (tmp_path / "resumed" / LOG).read_text().splitlines()] == [
+        1
+    ]
+    log = make_trainer(dataset_root, tmp_path / "resumed", epochs=3).fit(resume=True)
+    assert list(log["epoch"]) == [1, 2, 3]
+    expected = read_log(tmp_path / "whole" / LOG)
+    np.testing.assert_allclose(log["train_loss"], expected["train_loss"])
+    np.testing.assert_allclose(log["MAE_mean"], expected["MAE_mean"])
+
+
+def test_resume_refuses_a_checkpoint_trained_for_another_task(dataset_root, tmp_path):
+    trained = make_trainer(dataset_root, tmp_path / "run", epochs=1)
+    trained.fit()
+    info = {**read_info(tmp_path / "run" / LAST), "task": "landmark", "aus": None}  # same weights, other task
+    save_checkpoint(tmp_path / "run" / LAST, trained.model, info, trained.optimizer, trained.scheduler)
+    with pytest.raises(ValueError, match=r"last.safetensors was trained for another task: landmark"):
+        make_trainer(dataset_root, tmp_path / "run", epochs=2).fit(resume=True)
+
+
+# Unlabelled entries (NaN) end to end: they never reach the loss, its gradient or the scores.
+
+
+@pytest.mark.parametrize("loss_name", ["mse", "weighted_mse"])
+@pytest.mark.parametrize("output_kind", ["heatmaps", "direct"])
+def test_nan_labels_do_not_reach_the_loss_or_its_gradient(loss_name, output_kind):
+    torch.manual_seed(0)
+    task = AUTask(AUS, loss_name=loss_name)
+    landmarks = torch.rand(3, 68, 2) * 40 + 12
+    intensities = torch.tensor([[1.0, float("nan")], [float("nan"), 4.0], [0.0, 2.0]])
+    shape = (3, 2, 16, 16) if output_kind == "heatmaps" else (3, 2)
+    output = torch.rand(shape, requires_grad=True)
+    loss = task.loss(output, landmarks, intensities, CROP)
+    assert torch.isfinite(loss)
+    loss.backward()
+    unlabelled = intensities.isnan()
+    grad = output.grad.reshape(3, 2, -1)
+    assert (grad[unlabelled] == 0).all()  # an all-true mask would fail here
+    assert (grad[~unlabelled].abs().sum(-1) > 0).all()
+    changed = output.detach().clone()
+    changed.reshape(3, 2, -1)[unlabelled] += 100.0  # whatever the model says there ...
+    assert task.loss(changed, landmarks, intensities, CROP) == pytest.approx(
+        loss.item()
+    )  # ... counts for nothing
+
+
+def test_scores_skip_unlabelled_frames_per_au():
+    task = AUTask(AUS)
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 6, (40, 2)).astype(float)
+    predicted = np.clip(truth + rng.normal(0, 1, truth.shape), 0, 5)
+    with_gaps = truth.copy()
+    with_gaps[:10, 0] = np.nan
+    table, _ = task.score(with_gaps, predicted)
+    alone, _ = AUTask((6,)).score(truth[10:, :1], predicted[10:, :1])
+    assert table.loc["AU06", "ICC"] == pytest.approx(alone.loc["AU06", "ICC"])
+    assert table.loc["AU06", "MAE"] == pytest.approx(alone.loc["AU06", "MAE"])
+
+
+def _evaluate_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    model = TinyAUNet()
+    model.load_state_dict(torch.load(f"{out}/model.pt", weights_only=True))
+    evaluation = evaluate_model(
+        model, PreparedDataset(root, "test"), AUTask(AUS), "cpu", CROP, 2, rank, world
+    )
+    torch.save({"predictions": evaluation.predictions, "record": evaluation.record}, f"{out}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_evaluation_in_two_processes_equals_one(dataset_root, tmp_path):
+    torch.manual_seed(3)
+    model = TinyAUNet()
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    single = evaluate_model(model, PreparedDataset(dataset_root, "test"), AUTask(AUS), "cpu", CROP, 2)
+    mp.spawn(_evaluate_worker, args=(2, _free_port(), str(dataset_root), str(tmp_path)), nprocs=2, join=True)
+    for rank in range(2):
+        shared = torch.load(tmp_path / f"rank{rank}.pt", weights_only=False)
+        np.testing.assert_allclose(shared["predictions"], single.predictions, rtol=1e-6)
+        assert shared["record"] == pytest.approx(single.record, nan_ok=True)

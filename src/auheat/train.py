@@ -39,6 +39,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
 from tqdm.auto import tqdm
 
+from auheat.atomic import write_atomically
 from auheat.aus import crop_to_heatmap
 from auheat.checkpoint import load_checkpoint, save_checkpoint
 from auheat.data.dataset import PreparedDataset
@@ -453,12 +454,18 @@ class Trainer:
         }:
             raise ValueError(f"{path} was trained for another task: {info.get('task')} {info.get('aus', '')}")
         self.epoch, self.best_score = info["epoch"], info["best_score"]
-        # Epochs logged after the checkpoint (a kill between the two writes) are dropped.
+        # The log must list exactly the epochs up to the checkpoint's: lines of later epochs (from a
+        # run resumed from an older checkpoint) are dropped, and the checkpoint's own line, lost
+        # when a kill fell between the checkpoint's write and the log's, is written from the record
+        # the checkpoint carries.
         log = self.out / LOG
-        if log.exists():
-            kept = [line for line in log.read_text().splitlines() if json.loads(line)["epoch"] <= self.epoch]
-            if self.rank == 0:
-                log.write_text("".join(line + "\n" for line in kept))
+        lines = log.read_text().splitlines() if log.exists() else []
+        kept = [line for line in lines if json.loads(line)["epoch"] <= self.epoch]
+        logged = {json.loads(line)["epoch"] for line in kept}
+        if self.epoch not in logged and "record" in info:
+            kept.append(json.dumps(info["record"]))
+        if self.rank == 0:
+            write_atomically(log, lambda f: f.write("".join(line + "\n" for line in kept).encode()))
 
     # -- evaluation -----------------------------------------------------------------------------
     @torch.no_grad()
