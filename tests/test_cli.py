@@ -21,13 +21,26 @@ def test_unknown_subcommand_or_dataset_exits_with_usage(capsys):
     assert "invalid choice: 'ck'" in capsys.readouterr().err
 
 
-def test_targets_benchmark_prints_measured_ratios(capsys):
+def test_targets_benchmark_prints_measured_ratios(capsys, monkeypatch):
+    import time
+
+    import auheat.bench as bench
+
     results = bench_targets(batch=8, repeats=2)
     out = capsys.readouterr().out
     assert "faster" in out and "the floor" in out and "agree to" in out
     for key in ("library_ms", "numpy_loop_ms", "zero_fill_ms"):
         assert results[key] > 0
-    assert results["speedup_vs_numpy_loop"] == pytest.approx(results["numpy_loop_ms"] / results["library_ms"])
+    # The baseline is timed, not assumed: a baseline made 50 ms slower is measured 50 ms slower.
+    reference = bench.numpy_reference_targets
+
+    def slower(*args, **kwargs):
+        time.sleep(0.05)
+        return reference(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "numpy_reference_targets", slower)
+    slowed = bench_targets(batch=8, repeats=2)
+    assert slowed["numpy_loop_ms"] >= results["numpy_loop_ms"] + 45
 
 
 def test_train_benchmark_measures_each_method_with_and_without_the_caches(capsys, monkeypatch, tmp_path):

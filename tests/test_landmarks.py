@@ -108,3 +108,18 @@ def test_warped_pixels_land_where_apply_affine_puts_their_points(scale, degrees,
     expected = apply_affine(matrix, centre)
     # A half-pixel convention applied in the wrong order moves it by (scale - 1) crop pixels.
     np.testing.assert_allclose(centroid, expected, atol=0.05)
+
+
+def test_pts_files_are_read_from_their_published_1_based_form(tmp_path):
+    """An iBUG .pts file as 300-W and menpo publish it, written by hand: the first pixel's centre is
+    (1, 1) there and (0, 0) here."""
+    from auheat.data.photos import read_pts
+
+    lines = ["version: 1", "n_points:  68", "{"] + [f"{i + 1}.5 {2 * i + 1}" for i in range(68)] + ["}"]
+    (tmp_path / "face.pts").write_text("\n".join(lines) + "\n")
+    points = read_pts(tmp_path / "face.pts")
+    assert points.shape == (68, 2)
+    assert points[0].tolist() == [0.5, 0.0] and points[67].tolist() == [67.5, 134.0]
+    (tmp_path / "bad.pts").write_text("version: 1\n1 2\n")
+    with pytest.raises(ValueError, match="bad.pts: not an iBUG .pts file"):
+        read_pts(tmp_path / "bad.pts")

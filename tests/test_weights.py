@@ -84,17 +84,12 @@ def test_resolution_order_explicit_then_hub_then_own_cache(tmp_path):
     assert resolve_landmark_weights(stacks=2, width=256) == (own, "auheat")
 
 
-def test_hub_checkpoint_is_skipped_for_other_widths_and_more_stacks():
+@pytest.mark.parametrize(("stacks", "width"), [(1, 64), (5, 256)])
+def test_hub_checkpoint_is_skipped_for_other_widths_and_more_stacks(stacks, width):
     put_hub_checkpoint()
-    assert own_or_none(stacks=1, width=64) is None
-    assert own_or_none(stacks=5, width=256) is None
-
-
-def own_or_none(stacks, width):
-    try:
-        return resolve_landmark_weights(stacks=stacks, width=width)
-    except FileNotFoundError:
-        return None
+    # 2DFAN4 is there, but fits neither: the resolution goes on, finds nothing, and says how to get one.
+    with pytest.raises(FileNotFoundError, match=f"pretrain-landmarks --stacks {stacks} --width {width}"):
+        resolve_landmark_weights(stacks=stacks, width=width)
 
 
 def test_own_weights_round_trip_through_the_cache(tmp_path):
