@@ -215,3 +215,42 @@ def test_zero_prediction_is_what_a_model_drawing_nothing_scores(disfa, design):
     loss = task.loss(Blank()(images), landmarks, intensities, 64)
     assert floor["heatmap_loss"] == pytest.approx(float(loss), rel=1e-5)
     assert floor["heatmap_loss"] > 0
+
+
+def test_options_parse_numbers_and_names_and_refuse_a_pair_without_a_value():
+    from auheat.cli import _options
+
+    assert _options(["rank=8", "train=last_stack", "scale=0.5"]) == {
+        "rank": 8,
+        "train": "last_stack",
+        "scale": 0.5,
+    }
+    with pytest.raises(SystemExit, match="--option 'rank' must be NAME=VALUE"):
+        _options(["rank"])
+
+
+def test_train_resume_continues_a_run_and_a_second_run_without_it_is_refused(disfa, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--method", "scratch", "--data", str(disfa), "--fold", "0", "--out", str(out), *TINY]
+    main([*args, "--epochs", "1"])
+    first = (out / "metrics.jsonl").read_text().splitlines()
+    with pytest.raises(SystemExit, match="metrics.jsonl exists: pass resume=True"):
+        main([*args, "--epochs", "2"])
+    main([*args, "--epochs", "2", "--resume"])
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    assert lines[0] == first[0]  # the first epoch is kept, not trained again
+
+
+def test_pretrain_landmarks_command_trains_and_caches_a_landmark_network(tmp_path, capsys):
+    from auheat.models.weights import pretrained_landmarks_path
+
+    data = generate_dataset("landmarks", tmp_path / "lm", 1, seed=0, workers=1, progress=False)
+    out = tmp_path / "fan"
+    cached = pretrained_landmarks_path(1, 16)  # where the AU models' resolution looks
+    before = cached.read_bytes()  # this module's random stand-in
+    main(["pretrain-landmarks", "--data", str(data), "--epochs", "1", "--out", str(out), *TINY])
+    printed = capsys.readouterr().out
+    assert "NME" in printed and "einstein" in printed
+    assert cached.read_bytes() != before  # replaced by the network just trained
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]

@@ -522,3 +522,53 @@ def test_the_scripts_end_an_interruption_with_one_line(tree, tmp_path, monkeypat
     assert capsys.readouterr().err.strip().splitlines() == [
         "prepare_disfa.py: interrupted: 1 of 3 subjects are done in shards; run it again"
     ]
+
+
+def _script(name: str):
+    sys.path.insert(0, str(ROOT / "data_scripts"))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.pop(0)
+
+
+def test_the_bp4d_script_prepares_the_fera2015_partitions(tmp_path, capsys):
+    partitions, landmarks = bp4d_tree(tmp_path / "raw")
+    argv = [f"--partition=train={partitions['train']}", f"--partition=test={partitions['test']}"]
+    argv += [
+        "--landmarks",
+        str(landmarks),
+        "--crop-size",
+        "32",
+        "--out",
+        str(tmp_path / "bp4d"),
+        "--no-progress",
+    ]
+    _script("prepare_bp4d").main(argv)
+    assert "9 frames of 2 subjects; 0 frames left out" in capsys.readouterr().out
+    assert read_meta(tmp_path / "bp4d")["protocol"]["splits"] == {"train": ["F001"], "test": ["M001"]}
+
+
+def test_the_fera2017_script_prepares_views_as_sessions(tmp_path, capsys):
+    root = tmp_path / "raw" / "train"
+    rng = np.random.default_rng(2)
+    for view in (1, 6):
+        write_video(root / f"F001_T1_{view}.mp4", rng.integers(0, 256, (2, SIZE, SIZE, 3), np.uint8))
+        np.save(_mkdir(tmp_path / "lm" / "F001") / f"T1-view{view}.npy", np.stack([face_points(0)] * 2))
+    for au in dataset_aus("fera2017"):
+        write_intensity_file(root / f"F001_T1_AU{au:02d}.csv", [2, 9])
+    argv = [f"--partition=train={root}", "--landmarks", str(tmp_path / "lm"), "--crop-size", "32"]
+    _script("prepare_fera2017").main([*argv, "--out", str(tmp_path / "fera"), "--no-progress"])
+    assert "4 frames of 1 subjects" in capsys.readouterr().out
+    assert set(read_frames(tmp_path / "fera")["view"]) == {"1", "6"}
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [(["train"], "'train' must be NAME=FOLDER"), (["train=/a", "train=/b"], "part 'train' is given twice")],
+)
+def test_partition_folders_refuse_a_pair_without_a_folder_or_a_part_twice(pairs, message):
+    from auheat.data.scripts import named_folders
+
+    with pytest.raises(SystemExit, match=message):
+        named_folders(pairs)
