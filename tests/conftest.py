@@ -28,7 +28,14 @@ def built_book(tmp_path_factory) -> Path:
     """The whole book built in its quick setting, once for the session (test_book, test_browser)."""
     out = tmp_path_factory.mktemp("book")
     # A fresh cache: the chapters make their own data and landmark network, as on a new machine.
-    env = {**os.environ, "AUHEAT_CACHE": str(out / "cache"), "TORCH_HOME": str(out / "torch")}
+    # Its own temporary folder, so that test_book can check that the chapters leave nothing there.
+    (out / "tmp").mkdir()
+    env = {
+        **os.environ,
+        "AUHEAT_CACHE": str(out / "cache"),
+        "TORCH_HOME": str(out / "torch"),
+        "TMPDIR": str(out / "tmp"),
+    }
     result = subprocess.run(
         [sys.executable, str(BOOK / "build.py"), "--quick", "--out", str(out)],
         capture_output=True,

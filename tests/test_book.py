@@ -65,3 +65,8 @@ def test_rendered_chapter_shows_the_parameters_it_ran_with(built_book, path):
     assert own and all("remove-cell" in t for t in own), "the chapter's default parameters must be hidden"
     injected = [c for c, t in zip(cells, tags, strict=True) if "injected-parameters" in t]
     assert len(injected) == 1 and "QUICK = True" in "".join(injected[0]["source"])
+
+
+def test_chapters_leave_no_temporary_folder_behind(built_book):
+    left = sorted(p.name for p in (built_book / "tmp").iterdir())
+    assert not left, f"the chapters left {left} in the temporary folder"

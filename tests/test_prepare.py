@@ -103,11 +103,17 @@ def test_a_rerun_skips_finished_subjects_and_rebuilds_one_without_its_marker(tre
     with pytest.raises(PreparationError, match=r"1 of 3 subjects failed[\s\S]*SN003.*not a readable video"):
         prepare_disfa(tree, tmp_path / "disfa", work=work)
     assert not (tmp_path / "disfa").exists()
-    finished = (work / "SN001" / DONE).stat().st_mtime_ns
     (work / "SN013" / DONE).unlink()  # as if killed while writing: never trusted
     video.write_bytes(good)
-    out = prepare_disfa(tree, tmp_path / "disfa", work=work, keep_shards=True)
-    assert (work / "SN001" / DONE).stat().st_mtime_ns == finished
+    import auheat.data.prepare as prepare
+
+    sessions, real = [], prepare._prepare_session
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            prepare, "_prepare_session", lambda subject, *a: sessions.append(subject) or real(subject, *a)
+        )
+        out = prepare_disfa(tree, tmp_path / "disfa", work=work, keep_shards=True)
+    assert sorted(sessions) == ["SN003", "SN013"]  # SN001 was finished: read, not prepared again
     assert (work / "SN013" / DONE).is_file()
     assert len(read_frames(out)) == 9
 
