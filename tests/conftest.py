@@ -35,6 +35,7 @@ def built_book(tmp_path_factory) -> Path:
         "AUHEAT_CACHE": str(out / "cache"),
         "TORCH_HOME": str(out / "torch"),
         "TMPDIR": str(out / "tmp"),
+        "TORCHINDUCTOR_CACHE_DIR": str(out / "torchinductor"),  # torch's own cache, not the chapters'
     }
     result = subprocess.run(
         [sys.executable, str(BOOK / "build.py"), "--quick", "--out", str(out)],
