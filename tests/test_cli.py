@@ -31,7 +31,7 @@ def test_targets_benchmark_prints_measured_ratios(capsys, monkeypatch):
     assert "faster" in out and "the floor" in out and "agree to" in out
     for key in ("library_ms", "numpy_loop_ms", "zero_fill_ms"):
         assert results[key] > 0
-    # The baseline is timed, not assumed: a baseline made 50 ms slower is measured 50 ms slower.
+    # The baseline is timed, not assumed: a baseline that sleeps 50 ms is measured at 50 ms or more.
     reference = bench.numpy_reference_targets
 
     def slower(*args, **kwargs):
@@ -40,7 +40,7 @@ def test_targets_benchmark_prints_measured_ratios(capsys, monkeypatch):
 
     monkeypatch.setattr(bench, "numpy_reference_targets", slower)
     slowed = bench_targets(batch=8, repeats=2)
-    assert slowed["numpy_loop_ms"] >= results["numpy_loop_ms"] + 45
+    assert slowed["numpy_loop_ms"] >= 50  # the sleep alone; the loop's own time varies from run to run
 
 
 def test_train_benchmark_measures_each_method_with_and_without_the_caches(capsys, monkeypatch, tmp_path):
