@@ -36,6 +36,7 @@ from auheat.aus import get_au, heatmap_to_crop
 from auheat.data.align import CROP_SIZE, alignment_matrix, apply_affine, warp_image
 from auheat.data.inputs import resize_images
 from auheat.data.photos import read_pts
+from auheat.data.raw import iter_video
 from auheat.experiment import load_au_model
 from auheat.faces import Face, Landmarker, landmark_residual, make_landmarker
 from auheat.heatmaps import MAX_INTENSITY, decode_heatmaps
@@ -78,26 +79,11 @@ class Frame(NamedTuple):
     image: np.ndarray
 
 
-def video_frames(path: Path) -> Iterator[Frame]:
-    """The frames of a video, in order, read by OpenCV; an unreadable video is an error naming it."""
-    import cv2  # imported here: only videos need it
-
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise ValueError(f"{path}: OpenCV cannot open it as a video")
-        fps = capture.get(cv2.CAP_PROP_FPS) or float("nan")
-        index = 0
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            yield Frame(path, index, index / fps, np.ascontiguousarray(bgr[..., ::-1]))
-            index += 1
-        if index == 0:
-            raise ValueError(f"{path}: OpenCV decodes no frame from it")
-    finally:
-        capture.release()
+def video_frames(path: Path, fps: float) -> Iterator[Frame]:
+    """The frames of a video, in order (:func:`auheat.data.raw.iter_video`, which names a video
+    it cannot read), indexed from 0 and timed at ``fps``."""
+    for number, image in iter_video(path):
+        yield Frame(path, number - 1, (number - 1) / fps, image)
 
 
 def video_info(path: Path) -> tuple[int, float]:
@@ -287,15 +273,18 @@ class _Run:
     def read_file(self, path: Path, bar: tqdm) -> None:
         suffix = path.suffix.lower()
         if suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
-            self._fail(f"{path}: not an image or a video (by its suffix), skipped", bar)
+            self._fail(f"{path}: not an image or a video (by its suffix), skipped")
             return
         video = suffix in VIDEO_SUFFIXES
+        fps = video_info(path)[1] if video else float("nan")
         writer = None
         if video and self.overlays is not None:
-            writer = _VideoOverlay(self.overlays / f"{path.stem}.mp4", video_info(path)[1])
+            writer = _VideoOverlay(self.overlays / f"{path.stem}.mp4", fps)
         keep = False
         try:
-            frames = video_frames(path) if video else iter([Frame(path, 0, float("nan"), read_image(path))])
+            frames = (
+                video_frames(path, fps) if video else iter([Frame(path, 0, float("nan"), read_image(path))])
+            )
             batch: list[tuple[Frame, list[Face]]] = []
             for frame in frames:
                 batch.append((frame, self.faces(frame)))
@@ -307,13 +296,13 @@ class _Run:
             bar.update(len(batch))
             keep = True
         except ValueError as error:  # an unreadable file; what was read of a video is kept
-            self._fail(f"{error}, skipped", bar)
+            self._fail(f"{error}, skipped")
             keep = True
         finally:
             if writer is not None:
                 writer.close(keep)
 
-    def _fail(self, message: str, bar: tqdm) -> None:
+    def _fail(self, message: str) -> None:
         self.errors.append(message)
         tqdm.write(f"error: {message}")
 
