@@ -3,6 +3,7 @@
     python book/build.py                  # full runs, as `make book`
     python book/build.py --quick          # each chapter's quick setting, as the tests
     python book/build.py --quick --chapters 01_heatmap_targets --no-html
+    python book/build.py --quick --jobs 2  # two chapters at a time (the tests)
 
 The sources are copied to ``<out>/src`` and the executed chapters written there, so the
 committed notebooks stay free of outputs. A cell that raises stops the build with the
@@ -17,10 +18,13 @@ book/package-lock.json into book/node_modules and copied there.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
@@ -44,20 +48,42 @@ def _parts(toc: dict) -> list[list[dict]]:
     return [toc.get("chapters", [])]
 
 
-def execute(names: list[str], src: Path, quick: bool) -> None:
-    for name in names:
-        start = time.perf_counter()
-        print(f"executing {name} ({'quick' if quick else 'full'})", flush=True)
-        papermill.execute_notebook(
-            str(BOOK / f"{name}.ipynb"),
-            str(src / f"{name}.ipynb"),
-            parameters={"QUICK": quick},
-            cwd=str(src),
-            kernel_name="python3",
-            progress_bar=False,
-        )
-        show_injected_parameters(src / f"{name}.ipynb")
-        print(f"  {name}: {time.perf_counter() - start:.1f} s", flush=True)
+def execute(names: list[str], src: Path, quick: bool, jobs: int = 1) -> None:
+    """Run the chapters, ``jobs`` at a time; the first chapter that fails stops the build.
+
+    Chapters share the cache, which makes each dataset and run once (:func:`auheat.cache.made_once`),
+    so a chapter that needs another's run waits for it. Parallel kernels get ``cores // jobs``
+    threads each: more threads than cores would slow every one of them down.
+    """
+    if jobs == 1:
+        for name in names:
+            execute_chapter(name, src, quick)
+        return
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))  # the kernels inherit it
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        running = [pool.submit(execute_chapter, name, src, quick) for name in names]
+        for job in as_completed(running):
+            if job.exception() is not None:
+                for other in running:
+                    other.cancel()
+                raise job.exception()
+
+
+def execute_chapter(name: str, src: Path, quick: bool) -> None:
+    """Execute one chapter into ``src`` and hide its own parameters cell."""
+    start = time.perf_counter()
+    print(f"executing {name} ({'quick' if quick else 'full'})", flush=True)
+    papermill.execute_notebook(
+        str(BOOK / f"{name}.ipynb"),
+        str(src / f"{name}.ipynb"),
+        parameters={"QUICK": quick},
+        cwd=str(src),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    show_injected_parameters(src / f"{name}.ipynb")
+    print(f"  {name}: {time.perf_counter() - start:.1f} s", flush=True)
 
 
 def show_injected_parameters(path: Path) -> None:
@@ -121,8 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="run each chapter's quick setting")
     parser.add_argument("--chapters", nargs="*", help="only these chapters (default: all in _toc.yml)")
     parser.add_argument("--no-html", action="store_true", help="execute only, skip the rendering")
+    parser.add_argument("--jobs", type=int, default=1, help="chapters executed at once (default: 1)")
     args = parser.parse_args(argv)
 
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     names = args.chapters or chapters()
     unknown = [n for n in names if not (BOOK / f"{n}.ipynb").exists()]
     if unknown:
@@ -138,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             "_build", "*.ipynb", "build.py", "__pycache__", "node_modules", "package*.json"
         ),
     )
-    execute(names, src, args.quick)
+    execute(names, src, args.quick, args.jobs)
     if args.no_html:
         return 0
     for name in chapters():  # chapters left out of --chapters are rendered unexecuted

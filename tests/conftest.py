@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
@@ -23,9 +24,22 @@ def private_cache(tmp_path_factory):
         os.environ["AUHEAT_CACHE"] = previous
 
 
-@pytest.fixture(scope="session")
-def built_book(tmp_path_factory) -> Path:
-    """The whole book built in its quick setting, once for the session (test_book, test_browser)."""
+def pytest_collection_modifyitems(items):
+    """The tests of the built book run last, so that the rest of the suite runs while it builds."""
+    items.sort(key=lambda item: "built_book" in item.fixturenames)  # a stable sort: order kept
+
+
+@pytest.fixture(autouse=True, scope="session")
+def book_build(request, tmp_path_factory):
+    """The whole book, built in its quick setting in the background from the session's start
+    when a collected test needs it (test_book, test_browser).
+
+    The build executes two chapters at a time with one torch thread each; the tests that run
+    meanwhile get one thread too, so that no process waits on threads that share a core.
+    """
+    if not any("built_book" in item.fixturenames for item in request.session.items):
+        yield None
+        return
     out = tmp_path_factory.mktemp("book")
     # A fresh cache: the chapters make their own data and landmark network, as on a new machine.
     # Its own temporary folder, so that test_book can check that the chapters leave nothing there.
@@ -37,11 +51,31 @@ def built_book(tmp_path_factory) -> Path:
         "TMPDIR": str(out / "tmp"),
         "TORCHINDUCTOR_CACHE_DIR": str(out / "torchinductor"),  # torch's own cache, not the chapters'
     }
-    result = subprocess.run(
-        [sys.executable, str(BOOK / "build.py"), "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert result.returncode == 0, f"book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    command = [sys.executable, str(BOOK / "build.py"), "--quick", "--jobs", "2", "--out", str(out)]
+    threads = torch.get_num_threads()
+    with open(out / "build.log", "w") as log:
+        build = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    torch.set_num_threads(1)
+    yield build, out, threads
+    if build.poll() is None:  # the session ended (or was interrupted) before a book test waited
+        build.kill()
+        build.wait()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def cores_back_after_the_book_build(book_build):
+    """Tests that start after the background build has finished get every core again."""
+    if book_build is not None and book_build[0].poll() is not None:
+        torch.set_num_threads(book_build[2])
+
+
+@pytest.fixture(scope="session")
+def built_book(book_build) -> Path:
+    """The built book's folder, once its background build has finished."""
+    build, out, threads = book_build
+    code = build.wait()
+    torch.set_num_threads(threads)  # the build no longer shares the cores
+    log = (out / "build.log").read_text()
+    assert code == 0, f"book build failed:\n{log[-12000:]}"
     return out

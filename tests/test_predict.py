@@ -242,11 +242,16 @@ def test_face_alignment_landmarker_runs_2dfan4_in_a_box_with_its_weights_present
     """Stand-in weights (random, with the real files' names and layouts) where face_alignment looks:
     auto chooses it, and it answers 68 points around the box. Detection is not run: a random S3FD
     takes minutes per image."""
+    from face_alignment import utils
     from face_alignment.detection.sfd.net_s3fd import s3fd
     from face_alignment.models import FAN as FaceAlignmentFAN
 
     from auheat.faces import FaceAlignmentLandmarker, face_alignment_weights
 
+    # numba compiles face_alignment's heatmap decoder on its first call, about 15 s on two cores;
+    # the test runs the decoder's Python originals, the same arithmetic.
+    for jitted in ("_get_preds_fromhm", "transform_np"):
+        monkeypatch.setattr(utils, jitted, getattr(utils, jitted).py_func)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     fan4, detector = face_alignment_weights()
     fan4.parent.mkdir(parents=True)

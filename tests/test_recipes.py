@@ -46,3 +46,32 @@ def test_recipes_make_training_configurations():
     landmarks = QUICK.landmark_config()
     assert (landmarks.epochs, landmarks.steps) == (QUICK.landmark_epochs, None)
     assert set(RECIPES) == {"quick", "cpu", "paper"}
+
+
+def _make_dataset(cache: str, start) -> int:
+    """In a process of its own (forked: the libraries are already imported), wait for the other
+    one, then ask for the same dataset."""
+    import os
+
+    os.environ["AUHEAT_CACHE"] = cache
+    start.wait()
+    root = synthetic_dataset("disfa-like", 1, progress=False)
+    return (root / "meta.json").stat().st_mtime_ns
+
+
+def test_two_processes_asking_for_one_dataset_make_it_once(tmp_path):
+    # Two notebooks (or two chapters of a parallel book build) share one cache: without a lock
+    # both would generate the dataset and the second rename would fail.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork")
+    start = context.Manager().Barrier(2)
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        made = [pool.submit(_make_dataset, str(tmp_path), start) for _ in range(2)]
+        stamps = [job.result(timeout=300) for job in made]
+    assert stamps[0] == stamps[1], "the second process made the dataset again"
+    assert sorted(p.name for p in (tmp_path / "datasets").iterdir()) == [
+        "disfa-like-f1-s0",
+        "disfa-like-f1-s0.lock",
+    ]

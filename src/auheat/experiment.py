@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from auheat.cache import made_once
 from auheat.checkpoint import load_checkpoint, read_info
 from auheat.data.dataset import PreparedDataset
 from auheat.models import FAN, AUModel, build_model, pretrained_fan
@@ -187,20 +188,21 @@ def train_or_load(
     """
     config = config or TrainConfig()
     out = Path(out)
-    if not finished(out):
-        train_au_model(
-            data,
-            method,
-            out,
-            fold,
-            stacks,
-            width,
-            options=options,
-            design=design,
-            config=config,
-            train_subjects=train_subjects,
-            resume=(out / LAST).exists(),
-            progress=progress,
-        )
+    with made_once(out):
+        if not finished(out):
+            train_au_model(
+                data,
+                method,
+                out,
+                fold,
+                stacks,
+                width,
+                options=options,
+                design=design,
+                config=config,
+                train_subjects=train_subjects,
+                resume=(out / LAST).exists(),
+                progress=progress,
+            )
     model, _ = load_au_model(out / LAST)
     return model, read_log(out / LOG)

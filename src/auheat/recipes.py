@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from auheat.cache import cache_dir, made_once
 from auheat.landmarks import pretrain_landmarks
 from auheat.models import FAN, pretrained_fan
-from auheat.models.weights import cache_dir, resolve_landmark_weights, trained_input_size
+from auheat.models.weights import resolve_landmark_weights, trained_input_size
 from auheat.synth.generate import generate_dataset
 from auheat.train import LAST, TrainConfig
 
@@ -127,8 +128,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (QUICK, CPU, PAPER)}
 def synthetic_dataset(preset: str, frames_per_subject: int, seed: int = 0, progress: bool = True) -> Path:
     """A SynthFACS dataset, generated on first use and cached (same arguments, same bytes)."""
     root = cache_dir() / "datasets" / f"{preset}-f{frames_per_subject}-s{seed}"
-    if not (root / "meta.json").is_file():
-        generate_dataset(preset, root, frames_per_subject, seed=seed, progress=progress)
+    with made_once(root):
+        if not (root / "meta.json").is_file():
+            generate_dataset(preset, root, frames_per_subject, seed=seed, progress=progress)
     return root
 
 
@@ -140,6 +142,11 @@ def landmark_network(recipe: Recipe, progress: bool = True) -> tuple[FAN, str]:
     found, the network is pretrained on SynthFACS's ``landmarks`` preset and cached.
     """
     run = cache_dir() / "runs" / f"landmarks-{recipe.name}"
+    with made_once(run):
+        return _landmark_network(recipe, run, progress)
+
+
+def _landmark_network(recipe: Recipe, run: Path, progress: bool) -> tuple[FAN, str]:
     try:
         found = resolve_landmark_weights(None, recipe.stacks, recipe.width)
         trained_at = trained_input_size(found.path) if found.source == "auheat" else recipe.input_size
