@@ -202,9 +202,10 @@ def test_zero_prediction_is_what_a_model_drawing_nothing_scores(disfa, design):
     from torch.utils.data import DataLoader
 
     from auheat.benchmark import zero_prediction
+    from auheat.data.inputs import prepare_batch
     from auheat.experiment import protocol_datasets
     from auheat.tasks import AUTask
-    from auheat.train import evaluate_model, prepare_batch
+    from auheat.train import evaluate_model
 
     class Blank(torch.nn.Module):
         def forward(self, x):

@@ -40,9 +40,9 @@ from auheat.aus import (
 )
 from auheat.data.align import ANCHOR_LANDMARKS, ANCHOR_POSITIONS_256
 from auheat.data.dataset import PreparedDataset
+from auheat.data.inputs import prepare_batch
 from auheat.heatmaps import DESIGNS, MAX_INTENSITY, check_design, decode_heatmaps, encode_heatmaps
 from auheat.synth import SYNTH_AUS, Capture, Identity, Pose, render_face
-from auheat.train import prepare_batch
 
 if TYPE_CHECKING:
     from auheat.models.backbone import FanFeatures

@@ -40,10 +40,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 from tqdm.auto import tqdm
 
 from auheat.atomic import write_atomically
-from auheat.aus import crop_to_heatmap
 from auheat.checkpoint import load_checkpoint, save_checkpoint
 from auheat.data.dataset import PreparedDataset
-from auheat.data.inputs import CachedInputs, jitter, resize_images
+from auheat.data.inputs import CachedInputs, jitter, prepare_batch
 from auheat.models.base import AUModel
 from auheat.tasks import AUTask, LandmarkTask, fit_calibration
 
@@ -79,28 +78,6 @@ class TrainConfig:
     foreground_weight: float = 10.0  # weight of the pixels where an AU shows, for "weighted_mse"
     val_subjects: int = 0  # training subjects held out to choose best.safetensors (AU runs)
     calibrate: bool = False  # fit a per-AU line from decoded to labelled intensities on training frames
-
-
-def prepare_batch(
-    batch: dict[str, Any], device: torch.device | str, input_size: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Images [B, 3, S, S] float in [0, 1], landmarks [B, 68, 2] in input pixels, intensities [B, K].
-
-    Crops of another side are resized as the input cache resizes them (:func:`resize_images`),
-    to 8-bit pixels first, so cached and uncached runs see the same input. A batch of cached
-    features (:class:`FeatureCache`) gives the tuple of feature tensors in place of the images.
-    """
-    device = torch.device(device)
-    landmarks = batch["landmarks"].to(device, non_blocking=True)
-    intensities = batch["intensities"].to(device, non_blocking=True)
-    if "features" in batch:
-        return tuple(f.to(device, non_blocking=True) for f in batch["features"]), landmarks, intensities
-    images = batch["image"].to(device, non_blocking=True)
-    crop = images.shape[-1]
-    if crop != input_size:
-        images = resize_images(images, input_size)
-        landmarks = crop_to_heatmap(landmarks, crop_size=crop, heatmap_size=input_size)
-    return images.float().div_(255.0), landmarks, intensities
 
 
 def run_model(model: torch.nn.Module, inputs: torch.Tensor | Sequence[torch.Tensor]) -> Any:

@@ -163,3 +163,25 @@ def jitter(
     forward, offset = forward.to(landmarks), offset.to(landmarks)
     points = (landmarks - centre) @ forward.transpose(-1, -2) + centre + offset[:, None] * side / 2
     return moved, points
+
+
+def prepare_batch(
+    batch: dict[str, Any], device: torch.device | str, input_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images [B, 3, S, S] float in [0, 1], landmarks [B, 68, 2] in input pixels, intensities [B, K].
+
+    Crops of another side are resized as the input cache resizes them (:func:`resize_images`),
+    to 8-bit pixels first, so cached and uncached runs see the same input. A batch of cached
+    features (:class:`auheat.train.FeatureCache`) gives the tuple of feature tensors in place of the images.
+    """
+    device = torch.device(device)
+    landmarks = batch["landmarks"].to(device, non_blocking=True)
+    intensities = batch["intensities"].to(device, non_blocking=True)
+    if "features" in batch:
+        return tuple(f.to(device, non_blocking=True) for f in batch["features"]), landmarks, intensities
+    images = batch["image"].to(device, non_blocking=True)
+    crop = images.shape[-1]
+    if crop != input_size:
+        images = resize_images(images, input_size)
+        landmarks = crop_to_heatmap(landmarks, crop_size=crop, heatmap_size=input_size)
+    return images.float().div_(255.0), landmarks, intensities
