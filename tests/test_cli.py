@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from auheat.bench import bench_targets, bench_train
 from auheat.cli import main
+from auheat.speed import bench_targets, bench_train
 
 
 def test_aus_lists_a_datasets_catalogue(capsys):
@@ -24,7 +24,7 @@ def test_unknown_subcommand_or_dataset_exits_with_usage(capsys):
 def test_targets_benchmark_prints_measured_ratios(capsys, monkeypatch):
     import time
 
-    import auheat.bench as bench
+    import auheat.speed as bench
 
     results = bench_targets(batch=8, repeats=2)
     out = capsys.readouterr().out

@@ -1,6 +1,7 @@
 """train -> evaluate through the command line, on tiny synthetic datasets (predict: test_predict.py)."""
 
 import json
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -156,7 +157,7 @@ def test_few_training_subjects_are_recorded(disfa, tmp_path):
 
 
 def test_run_grid_trains_each_run_once_and_reports_last_epoch_scores(disfa, tmp_path):
-    from auheat.benchmark import run_grid
+    from auheat.grid import run_grid
     from auheat.train import TrainConfig
 
     config = TrainConfig(epochs=1, batch_size=8, input_size=64)
@@ -183,17 +184,64 @@ def test_run_grid_trains_each_run_once_and_reports_last_epoch_scores(disfa, tmp_
     assert direct.loc["fixed"].equals(direct.loc["variable"])
 
 
-def test_a_changed_configuration_is_a_new_run(disfa, tmp_path):
-    from auheat.benchmark import config_digest
+def test_a_changed_configuration_is_a_new_run(disfa, tmp_path, monkeypatch):
+    from auheat.experiment import RunSpec
+    from auheat.models.weights import FAN4_CHECKPOINT
     from auheat.train import TrainConfig
 
-    base = TrainConfig(epochs=1, input_size=64)
-    assert config_digest(base, 1, 16) == config_digest(TrainConfig(epochs=1, input_size=64), 1, 16)
-    assert config_digest(base, 1, 16) != config_digest(TrainConfig(epochs=1, input_size=64, lr=2e-3), 1, 16)
-    assert config_digest(base, 1, 16) != config_digest(base, 1, 32)
+    base = RunSpec(disfa, "finetune", fold=0, width=16, config=TrainConfig(epochs=1, input_size=64))
+    same = RunSpec(disfa, "finetune", fold=0, width=16, config=TrainConfig(epochs=1, input_size=64))
+    assert base.digest() == same.digest() and base.name() == same.name()
+    assert base.folder(tmp_path) == tmp_path / "disfa-like" / base.name()
+    changed = [
+        replace(base, config=TrainConfig(epochs=1, input_size=64, lr=2e-3)),
+        replace(base, config=TrainConfig(epochs=1, input_size=128)),
+        replace(base, width=32),
+    ]
+    assert all(run.digest() != base.digest() for run in changed)
     # A method whose layers changed (its version) names new runs; version 1 keeps the digest.
-    assert config_digest(base, 1, 16, "attention") != config_digest(base, 1, 16)
-    assert config_digest(base, 1, 16, "finetune") == config_digest(base, 1, 16)
+    assert replace(base, method="attention").digest() != base.digest()
+    assert replace(base, method="scratch").digest() == base.digest()
+    # Where the landmark weights come from: an explicit file (by content) or face_alignment's 2DFAN4.
+    weights = tmp_path / "w.safetensors"
+    save_landmark_weights(FAN(1, 16), weights)
+    explicit = replace(base, landmark_weights=weights).digest()
+    assert explicit != base.digest()
+    save_landmark_weights(FAN(1, 16), weights, input_size=64)  # other bytes at the same path
+    assert replace(base, landmark_weights=weights).digest() != explicit
+    wide = replace(base, stacks=2, width=256)
+    before = wide.digest()
+    hub = tmp_path / "torch" / "hub" / "checkpoints" / FAN4_CHECKPOINT
+    hub.parent.mkdir(parents=True)
+    hub.write_bytes(b"stand-in")
+    assert wide.digest() != before and wide.landmark_origin() == "face_alignment"
+    # Options name the variant; direct regression has no design.
+    assert (
+        replace(base, options={"train": "last_stack"})
+        .name()
+        .startswith("finetune[train=last_stack]-variable")
+    )
+    assert replace(base, method="direct").name().startswith("direct-none-fold0-nall-")
+
+
+def test_weights_pretrained_at_another_input_size_are_refused(disfa, tmp_path):
+    save_landmark_weights(FAN(1, 16), input_size=64)
+    wider = [a if a != "64" else "128" for a in TINY]
+    with pytest.raises(SystemExit, match="pretrained at input size 64, but this run's input size is 128"):
+        main(
+            [
+                "train",
+                "--method",
+                "finetune",
+                "--data",
+                str(disfa),
+                "--fold",
+                "0",
+                "--out",
+                str(tmp_path / "z"),
+                *wider,
+            ]
+        )
 
 
 @pytest.mark.parametrize("design", ["fixed", "variable"])
@@ -201,9 +249,9 @@ def test_zero_prediction_is_what_a_model_drawing_nothing_scores(disfa, design):
     import torch
     from torch.utils.data import DataLoader
 
-    from auheat.benchmark import zero_prediction
     from auheat.data.inputs import prepare_batch
     from auheat.experiment import protocol_datasets
+    from auheat.grid import zero_prediction
     from auheat.tasks import AUTask
     from auheat.train import evaluate_model
 

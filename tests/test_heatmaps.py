@@ -5,7 +5,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auheat.aus import au_centres
-from auheat.bench import numpy_reference_targets
 from auheat.heatmaps import (
     DESIGNS,
     FAN_SIGMA,
@@ -16,6 +15,7 @@ from auheat.heatmaps import (
     landmark_heatmaps,
     target_geometry,
 )
+from auheat.speed import numpy_reference_targets
 
 NAN = float("nan")
 

@@ -32,7 +32,7 @@ def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, mo
         again, _ = landmark_network(tiny, progress=False)  # found, not trained again
     assert again.state_dict().keys() == network.state_dict().keys()
     # the same stacks and width at another input size: the cached weights do not fit it
-    with pytest.raises(ValueError, match="pretrained at input size 64, but recipe 'wider' runs at 96"):
+    with pytest.raises(ValueError, match="pretrained at input size 64, but this run's input size is 96"):
         landmark_network(replace(tiny, name="wider", input_size=96), progress=False)
     root = synthetic_dataset("landmarks", 1, progress=False)
     assert root == tmp_path / "datasets" / "landmarks-f1-s0" and (root / "meta.json").is_file()

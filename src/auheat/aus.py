@@ -58,7 +58,8 @@ DATASET_AUS: dict[str, tuple[int, ...]] = {
     "fera2017": (1, 4, 6, 10, 12, 14, 17),
 }
 
-NUM_LANDMARKS = 68
+NUM_LANDMARKS = 68  # the 68-point (iBUG 300-W) markup every dataset here is given in
+MAX_INTENSITY = 5.0  # FACS intensities A-E as 1-5, 0 for an absent AU
 MAX_CENTRES = max(len(au.centres) for au in _CATALOGUE)
 _MAX_POINTS = max(len(c) for au in _CATALOGUE for c in au.centres)
 

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import sys
 
-from auheat import bench
+from auheat import speed
 from auheat.aus import ACTION_UNITS, DATASET_AUS
 from auheat.synth.presets import PRESETS
 
@@ -184,7 +184,7 @@ def _options(pairs: list[str]) -> dict:
 
 
 def _pretrain_landmarks(args: argparse.Namespace) -> None:
-    from auheat.landmarks import pretrain_landmarks
+    from auheat.pretraining import pretrain_landmarks
 
     stacks, width = _network_size(args)
     weights, table = pretrain_landmarks(
@@ -195,26 +195,23 @@ def _pretrain_landmarks(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from auheat.experiment import train_au_model
+    from auheat.experiment import RunSpec, train_au_model
 
     stacks, width = _network_size(args)
     recipe = _recipe(args)
-    design = args.design or (recipe.design if recipe else "variable")
-    trainer, log = train_au_model(
+    spec = RunSpec(
         args.data,
         args.method,
-        args.out,
+        design=args.design or (recipe.design if recipe else "variable"),
         fold=args.fold,
+        options=_options(args.option),
+        train_subjects=args.train_subjects,
         stacks=stacks,
         width=width,
         landmark_weights=args.landmark_weights,
-        options=_options(args.option),
-        design=design,
         config=_config(args),
-        train_subjects=args.train_subjects,
-        resume=args.resume,
-        progress=not args.no_progress,
     )
+    trainer, log = train_au_model(spec, args.out, resume=args.resume, progress=not args.no_progress)
     if trainer.rank == 0:
         columns = [c for c in ("epoch", "step", "train_loss", "ICC_mean", "MAE_mean", "seconds") if c in log]
         print(log[columns].to_string(index=False, float_format="%.4f"))
@@ -331,8 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=_predict)
 
     b = sub.add_parser("bench", help="run a benchmark and print its measured ratios")
-    bench.add_arguments(b)
-    b.set_defaults(func=bench.run)
+    speed.add_arguments(b)
+    b.set_defaults(func=speed.run)
     return parser
 
 

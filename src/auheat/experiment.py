@@ -7,6 +7,9 @@ holds every weight.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +18,9 @@ import torch
 
 from auheat.cache import made_once
 from auheat.checkpoint import load_checkpoint, read_info
-from auheat.data.dataset import PreparedDataset
-from auheat.models import FAN, AUModel, build_model, pretrained_fan
-from auheat.models.weights import resolve_landmark_weights
+from auheat.data.dataset import PreparedDataset, read_meta
+from auheat.models import FAN, METHODS, AUModel, build_model
+from auheat.models.weights import LandmarkWeights, landmark_network, resolve_landmark_weights
 from auheat.tasks import AUTask
 from auheat.train import LAST, LOG, Evaluation, TrainConfig, Trainer, evaluate_model, read_log, run_finished
 
@@ -43,64 +46,124 @@ def protocol_datasets(
     return PreparedDataset(data, "train"), PreparedDataset(data, test_split)
 
 
-def landmark_network(
-    method: str, stacks: int, width: int, weights: str | Path | None = None
-) -> tuple[FAN, str]:
-    """The landmark network a method starts from, and where its weights came from.
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that shapes one AU training run: the one description that training, the
+    grid, the command line and the chapters pass around.
 
-    ``scratch`` needs none (random initialisation); every other method needs pretrained weights,
-    resolved as :func:`auheat.models.weights.resolve_landmark_weights` says.
+    Args:
+        data: the prepared dataset's folder.
+        method: a transfer method or baseline of :data:`auheat.models.METHODS`.
+        design: the heatmap target design (``variable`` or ``fixed``); direct regression has none.
+        fold: the test fold of a ``folds`` protocol; None for a train/test split.
+        options: the method's options (e.g. ``{"rank": 8}``); its defaults when empty.
+        train_subjects: keep only the first n training subjects (sorted names); None keeps all.
+        stacks, width: the landmark network's size.
+        landmark_weights: a weights file to start from; None resolves them as
+            :func:`auheat.models.weights.resolve_landmark_weights` says.
+        config: the training choices, the input size among them.
     """
-    if method == "scratch":
-        return FAN(stacks, width), "random initialisation"
-    found = resolve_landmark_weights(weights, stacks, width)
-    return pretrained_fan(stacks, width, found.path), f"{found.source}: {found.path}"
+
+    data: str | Path
+    method: str
+    design: str = "variable"
+    fold: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    train_subjects: int | None = None
+    stacks: int = 1
+    width: int = 64
+    landmark_weights: str | Path | None = None
+    config: TrainConfig = field(default_factory=TrainConfig)
+
+    def landmark_origin(self) -> str | None:
+        """Where the run's landmark weights come from, as the digest records it.
+
+        None for the library's own pretraining (the default, so that runs made before this was
+        recorded keep their folders) and for ``scratch``; otherwise face_alignment's 2DFAN4 or
+        the content digest of an explicit weights file.
+        """
+        if self.method == "scratch":
+            return None
+        if self.landmark_weights is not None:
+            digest = hashlib.sha1(Path(self.landmark_weights).read_bytes()).hexdigest()[:16]
+            return f"file:{digest}"
+        found = _resolved_or_none(self.stacks, self.width)
+        return "face_alignment" if found is not None and found.source == "face_alignment" else None
+
+    def digest(self) -> str:
+        """8 hex digits that change whenever the training configuration (the input size among
+        it), the network's size, the origin of its weights or the method's layers (its class's
+        ``version``) do."""
+        record: dict[str, Any] = {"config": asdict(self.config), "stacks": self.stacks, "width": self.width}
+        layers = METHODS[self.method][0].version
+        if layers != 1:
+            record["version"] = layers  # version 1 leaves the digest of runs made before versions
+        origin = self.landmark_origin()
+        if origin is not None:
+            record["landmarks"] = origin
+        return hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:8]
+
+    def name(self) -> str:
+        """The run's folder name: method (with its non-default options), design, fold, training
+        subjects and digest, e.g. ``finetune[train=last_stack]-variable-fold0-nall-1a2b3c4d``.
+
+        A chapter's variant of a method is a run of its own; the default one is shared with the
+        grid. Direct regression has no heatmap design: its designs share one run.
+        """
+        method = self.method
+        if self.options:
+            method += "[" + ",".join(f"{k}={v}" for k, v in sorted(self.options.items())) + "]"
+        design = "none" if self.method in NO_HEATMAP else self.design
+        fold = "all" if self.fold is None else self.fold
+        return f"{method}-{design}-fold{fold}-n{self.train_subjects or 'all'}-{self.digest()}"
+
+    def folder(self, root: str | Path) -> Path:
+        """The run's folder under ``root``: ``root / <dataset name> / name()``."""
+        return Path(root) / read_meta(self.data)["name"] / self.name()
+
+
+# Direct regression predicts intensities, not heatmaps: the target design does not enter it.
+NO_HEATMAP = frozenset({"direct"})
+
+
+def _resolved_or_none(stacks: int, width: int) -> LandmarkWeights | None:
+    try:
+        return resolve_landmark_weights(None, stacks, width)
+    except FileNotFoundError:
+        return None
 
 
 def train_au_model(
-    data: str | Path,
-    method: str,
-    out: str | Path,
-    fold: int | None = None,
-    stacks: int = 1,
-    width: int = 64,
-    landmark_weights: str | Path | None = None,
-    options: dict[str, Any] | None = None,
-    design: str = "variable",
-    config: TrainConfig | None = None,
-    train_subjects: int | None = None,
-    resume: bool = False,
-    progress: bool = True,
+    spec: RunSpec, out: str | Path, resume: bool = False, progress: bool = True
 ) -> tuple[Trainer, pd.DataFrame]:
-    """Train one transfer method on one protocol split; returns the trainer and its metrics log.
-
-    Args:
-        train_subjects: keep only the first n training subjects (sorted names), to measure how
-            each method copes with little data; None keeps all.
+    """Train the run ``spec`` describes into ``out``; returns the trainer and its metrics log.
 
     ``config.val_subjects`` training subjects (the last ones, by name) are held out as the
     validation set that picks ``best.safetensors``; the test subjects never do.
     """
-    config = config or TrainConfig()
-    options = dict(options or {})
-    train, test = protocol_datasets(data, fold)
-    train, val = validation_split(train, train_subjects, config.val_subjects)
+    config = spec.config
+    train, test = protocol_datasets(spec.data, spec.fold)
+    train, val = validation_split(train, spec.train_subjects, config.val_subjects)
     torch.manual_seed(config.seed)
-    backbone, source = landmark_network(method, stacks, width, landmark_weights)
-    model = build_model(method, backbone, train.aus, **options)
+    if spec.method == "scratch":
+        backbone, source = FAN(spec.stacks, spec.width), "random initialisation"
+    else:
+        backbone, found = landmark_network(spec.stacks, spec.width, config.input_size, spec.landmark_weights)
+        source = f"{found.source}: {found.path}"
+    model = build_model(spec.method, backbone, train.aus, **spec.options)
     info = {
-        "method": method,
-        "options": options,
-        "stacks": stacks,
-        "width": width,
+        "method": spec.method,
+        "options": dict(spec.options),
+        "stacks": spec.stacks,
+        "width": spec.width,
         "landmark_weights": source,
-        "data": str(data),
+        "data": str(spec.data),
         "dataset": train.meta["name"],
-        "fold": fold,
+        "fold": spec.fold,
         "train_subjects": list(train.subjects),
         "val_subjects": list(val.subjects) if val is not None else [],
     }
-    task = AUTask(train.aus, design, loss_name=config.loss, foreground_weight=config.foreground_weight)
+    task = AUTask(train.aus, spec.design, loss_name=config.loss, foreground_weight=config.foreground_weight)
     trainer = Trainer(model, task, train, test, out, config, info, progress, val_set=val)
     return trainer, trainer.fit(resume=resume)
 
@@ -168,41 +231,16 @@ def finished(out: str | Path) -> bool:
     return log.exists() and run_finished(read_log(log))
 
 
-def train_or_load(
-    data: str | Path,
-    method: str,
-    out: str | Path,
-    fold: int | None = None,
-    stacks: int = 1,
-    width: int = 64,
-    options: dict[str, Any] | None = None,
-    design: str = "variable",
-    config: TrainConfig | None = None,
-    train_subjects: int | None = None,
-    progress: bool = True,
-) -> tuple[AUModel, pd.DataFrame]:
-    """The model of a finished run in ``out`` and its metrics log, training (or resuming) it first
-    if it has not finished its budget. Arguments as :func:`train_au_model`.
+def train_or_load(spec: RunSpec, root: str | Path, progress: bool = True) -> tuple[AUModel, pd.DataFrame]:
+    """The model of the finished run ``spec`` in its folder under ``root``
+    (:meth:`RunSpec.folder`) and its metrics log, training (or resuming) it first if it has not
+    finished its budget.
 
     The model is the last epoch's (``last.safetensors``), in eval mode.
     """
-    config = config or TrainConfig()
-    out = Path(out)
+    out = spec.folder(root)
     with made_once(out):
         if not finished(out):
-            train_au_model(
-                data,
-                method,
-                out,
-                fold,
-                stacks,
-                width,
-                options=options,
-                design=design,
-                config=config,
-                train_subjects=train_subjects,
-                resume=(out / LAST).exists(),
-                progress=progress,
-            )
+            train_au_model(spec, out, resume=(out / LAST).exists(), progress=progress)
     model, _ = load_au_model(out / LAST)
     return model, read_log(out / LOG)

@@ -220,7 +220,7 @@ class NetworkLandmarker(Landmarker):
     """A landmark network of the library (e.g. the book's FAN) in the boxes of dlib's detector.
 
     The network was trained on crops framed around each face's landmarks (``framing``, a
-    :class:`auheat.landmarks.Framing`), which a detector's box does not give. So it runs twice:
+    :class:`auheat.pretraining.Framing`), which a detector's box does not give. So it runs twice:
     first in a crop framed on the detector's box as if it were the landmark box, then in a crop
     framed on the landmarks of that first pass.
 

@@ -18,11 +18,10 @@ from typing import Literal, NamedTuple
 
 import torch
 
-from auheat.aus import au_centres, resolve_aus
+from auheat.aus import MAX_INTENSITY, au_centres, resolve_aus
 
 Design = Literal["fixed", "variable", "binary"]
 DESIGNS: tuple[str, ...] = ("fixed", "variable", "binary")
-MAX_INTENSITY = 5.0
 
 
 def labelled_mask(intensities: torch.Tensor) -> torch.Tensor:

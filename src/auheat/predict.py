@@ -32,14 +32,14 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from auheat.atomic import write_atomically
-from auheat.aus import get_au, heatmap_to_crop
+from auheat.aus import MAX_INTENSITY, get_au, heatmap_to_crop
 from auheat.data.align import CROP_SIZE, alignment_matrix, apply_affine, warp_image
 from auheat.data.inputs import resize_images
 from auheat.data.photos import read_pts
 from auheat.data.raw import iter_video
 from auheat.experiment import load_au_model
 from auheat.faces import Face, Landmarker, landmark_residual, make_landmarker
-from auheat.heatmaps import MAX_INTENSITY, decode_heatmaps
+from auheat.heatmaps import decode_heatmaps
 from auheat.models.base import AUModel
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")

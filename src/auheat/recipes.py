@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auheat.cache import cache_dir, made_once
-from auheat.landmarks import pretrain_landmarks
-from auheat.models import FAN, pretrained_fan
-from auheat.models.weights import resolve_landmark_weights, trained_input_size
+from auheat.models import FAN, weights
+from auheat.models.weights import resolve_landmark_weights
+from auheat.pretraining import pretrain_landmarks
 from auheat.synth.generate import generate_dataset
 from auheat.train import LAST, TrainConfig
 
@@ -137,31 +137,18 @@ def synthetic_dataset(preset: str, frames_per_subject: int, seed: int = 0, progr
 def landmark_network(recipe: Recipe, progress: bool = True) -> tuple[FAN, str]:
     """The recipe's pretrained landmark network and where its weights came from.
 
-    Weights are resolved as :func:`auheat.models.weights.resolve_landmark_weights` says (real
-    2DFAN4 where face_alignment has downloaded it and the recipe is 256 wide); when none is
-    found, the network is pretrained on SynthFACS's ``landmarks`` preset and cached.
+    Weights are resolved by :func:`auheat.models.weights.landmark_network` (real 2DFAN4 where
+    face_alignment has downloaded it and the recipe is 256 wide); when none is found, the network
+    is pretrained on SynthFACS's ``landmarks`` preset and cached. An interrupted pretraining
+    continues where it stopped.
     """
     run = cache_dir() / "runs" / f"landmarks-{recipe.name}"
     with made_once(run):
-        return _landmark_network(recipe, run, progress)
-
-
-def _landmark_network(recipe: Recipe, run: Path, progress: bool) -> tuple[FAN, str]:
-    try:
-        found = resolve_landmark_weights(None, recipe.stacks, recipe.width)
-        trained_at = trained_input_size(found.path) if found.source == "auheat" else recipe.input_size
-        if trained_at != recipe.input_size:
-            # The cache is keyed by stacks and width; a network pretrained at another input size
-            # would transfer badly, and silently.
-            raise ValueError(
-                f"{found.path} was pretrained at input size {trained_at or 'unknown'}, but recipe "
-                f"{recipe.name!r} runs at {recipe.input_size}: delete it (and the run folder "
-                f"{run}) to pretrain again"
-            )
-    except FileNotFoundError:
-        data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject, progress=progress)
-        config = recipe.landmark_config()
-        # An interrupted pretraining continues where it stopped.
-        pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, (run / LAST).exists(), progress)
-        found = resolve_landmark_weights(None, recipe.stacks, recipe.width)
-    return pretrained_fan(recipe.stacks, recipe.width, found.path), f"{found.source}: {found.path}"
+        try:
+            resolve_landmark_weights(None, recipe.stacks, recipe.width)
+        except FileNotFoundError:
+            data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject, progress=progress)
+            config, resume = recipe.landmark_config(), (run / LAST).exists()
+            pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, resume, progress)
+    network, found = weights.landmark_network(recipe.stacks, recipe.width, recipe.input_size)
+    return network, f"{found.source}: {found.path}"

@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from auheat.aus import crop_to_heatmap, heatmap_to_crop, resolve_aus
+from auheat.aus import MAX_INTENSITY, crop_to_heatmap, heatmap_to_crop, resolve_aus
 from auheat.heatmaps import (
-    MAX_INTENSITY,
     au_windows,
     decode_heatmaps,
     encode_heatmaps,

@@ -37,11 +37,10 @@ import torch
 from PIL import Image
 
 from auheat.atomic import write_atomically
-from auheat.aus import NUM_LANDMARKS, get_au
+from auheat.aus import MAX_INTENSITY, NUM_LANDMARKS, get_au
 
 FORMAT_VERSION = 1
 LANDMARK_SCHEME = "ibug68"
-MAX_INTENSITY = 5.0
 META_FILE = "meta.json"
 FRAMES_FILE = "frames.csv"
 LANDMARKS_FILE = "landmarks.npy"

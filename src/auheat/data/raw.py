@@ -36,8 +36,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from auheat.aus import NUM_LANDMARKS
-from auheat.data.dataset import MAX_INTENSITY
+from auheat.aus import MAX_INTENSITY, NUM_LANDMARKS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 LANDMARK_COLUMNS = [f"{axis}{i}" for i in range(NUM_LANDMARKS) for axis in "xy"]

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from auheat.atomic import write_atomically
-from auheat.data.dataset import MAX_INTENSITY, au_column
+from auheat.aus import MAX_INTENSITY
+from auheat.data.dataset import au_column
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"

@@ -12,7 +12,8 @@ import torch
 from face_alignment.models.fan import HourGlass
 from torch import nn
 
-from auheat.models.backbone import FAN, NUM_LANDMARKS
+from auheat.aus import NUM_LANDMARKS
+from auheat.models.backbone import FAN
 from auheat.models.base import AUModel, freeze, replace_modules
 
 

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from auheat.aus import ACTION_UNITS
+from auheat.aus import ACTION_UNITS, NUM_LANDMARKS
 from auheat.models.adapters import pointwise
-from auheat.models.backbone import FAN, NUM_LANDMARKS
+from auheat.models.backbone import FAN
 from auheat.models.base import AUModel, freeze
 
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from face_alignment.models import fan
 from torch import nn
 
-NUM_LANDMARKS = 68
+from auheat.aus import NUM_LANDMARKS
 
 
 class FanFeatures(NamedTuple):

@@ -8,7 +8,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from auheat.heatmaps import MAX_INTENSITY, decode_heatmaps
+from auheat.aus import MAX_INTENSITY
+from auheat.heatmaps import decode_heatmaps
 
 Output = Literal["heatmaps", "intensities"]
 

@@ -30,6 +30,7 @@ from auheat.models.backbone import FAN
 
 FAN4_CHECKPOINT = "2DFAN4-11f355bf06.pth.tar"  # the file name face_alignment 1.5 downloads
 FAN4_STACKS, FAN4_WIDTH = 4, 256
+FAN4_INPUT_SIZE = 256  # the side of 2DFAN4's training crops
 
 Source = Literal["explicit", "face_alignment", "auheat"]
 
@@ -114,6 +115,28 @@ def pretrained_fan(stacks: int = 4, width: int = 256, path: str | os.PathLike | 
     network = FAN(stacks, width)
     load_landmark_weights(network, path)
     return network.eval()
+
+
+def landmark_network(
+    stacks: int, width: int, input_size: int, path: str | os.PathLike | None = None
+) -> tuple[FAN, LandmarkWeights]:
+    """The pretrained landmark network a run at ``input_size`` starts from, and its weights.
+
+    Every entry point (training, the chapters' recipes, the command line) resolves its network
+    here, so each checks the side the weights were pretrained at: a network pretrained on 64-pixel
+    crops and transferred at 256 would transfer badly, and silently.
+    """
+    found = resolve_landmark_weights(path, stacks, width)
+    trained_at = FAN4_INPUT_SIZE if found.source == "face_alignment" else None
+    if found.path.suffix == ".safetensors":
+        trained_at = trained_input_size(found.path)
+    if trained_at is not None and trained_at != input_size:
+        raise ValueError(
+            f"{found.path} was pretrained at input size {trained_at}, but this run's input size is "
+            f"{input_size}: run at {trained_at}, or pretrain again at {input_size} "
+            f"(`auheat pretrain-landmarks --input-size {input_size}`), which replaces them"
+        )
+    return pretrained_fan(stacks, width, found.path), found
 
 
 def save_landmark_weights(

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from auheat.aus import ACTION_UNITS
+from auheat.aus import ACTION_UNITS, MAX_INTENSITY
 
 # The AUs a synthetic face can make: the whole catalogue, in catalogue order. Presets label a
 # subset, but faces make all of them, as real subjects make AUs that a dataset does not code.
 SESSION_AUS: tuple[int, ...] = tuple(ACTION_UNITS)
-MAX_INTENSITY = 5.0
 VIDEO_FPS = 25.0
 # Events may start this long before a session, so a session can open mid-expression.
 _LEAD_IN_S = 8.0

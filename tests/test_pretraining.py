@@ -3,8 +3,8 @@ import pytest
 
 from auheat.data.align import apply_affine, box_matrix
 from auheat.data.dataset import DatasetWriter, split_protocol
-from auheat.landmarks import Framing, pretrain_landmarks
 from auheat.models.weights import resolve_landmark_weights
+from auheat.pretraining import Framing, pretrain_landmarks
 from auheat.train import TrainConfig
 
 
@@ -71,7 +71,7 @@ def test_pretraining_caches_weights_the_resolution_finds_and_scores_real_photos(
 
 
 def test_mean_shape_errors_are_zero_for_identical_faces_and_grow_with_spread(tmp_path):
-    from auheat.landmarks import mean_shape_errors
+    from auheat.pretraining import mean_shape_errors
 
     class Faces:  # what mean_shape_errors reads of a PreparedDataset
         def __init__(self, landmarks):

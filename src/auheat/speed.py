@@ -1,12 +1,12 @@
 """Benchmarks that print what they measure, as ratios to baselines measured in the same run.
 
-    auheat bench targets            # or: python -m auheat.bench targets
+    auheat bench targets            # or: python -m auheat.speed targets
     auheat bench synth --faces 200
 
 ``targets`` times :func:`auheat.heatmaps.encode_heatmaps` on a batch against
 (a) the per-sample, per-AU NumPy loop that is the usual way to draw targets in a DataLoader,
 written below, and (b) the floor: allocating and zero-filling the output tensor.
-``synth`` is :func:`auheat.synth.bench.bench_synth`: synthetic faces rendered per second per core.
+``synth`` is :func:`auheat.synth.speed.bench_synth`: synthetic faces rendered per second per core.
 ``train`` is :func:`bench_train`: training frames per second of every method, decoding every
 frame at every step (the baseline) against the input cache and, where the landmark network is
 frozen, the cache of its features.
@@ -271,7 +271,7 @@ def run(args: argparse.Namespace) -> None:
         bench_targets(batch=args.batch, repeats=args.repeats, device=args.device, seed=args.seed)
     elif args.name == "synth":
         # Imported here so that the targets benchmark does not load the renderer.
-        from auheat.synth.bench import bench_synth
+        from auheat.synth.speed import bench_synth
 
         bench_synth(faces=args.faces, seed=args.seed, runs=args.repeats)
     elif args.name == "train":
