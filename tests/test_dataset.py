@@ -10,13 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from auheat.data.dataset import (
-    DatasetWriter,
-    PreparedDataset,
-    folds_protocol,
-    read_meta,
-    split_protocol,
-)
+from auheat.data.dataset import PreparedDataset, read_meta
+from auheat.data.protocols import folds_protocol, split_protocol
+from auheat.data.writer import DatasetWriter
 
 AUS = (6, 12)
 SUBJECTS = ["S1", "S2", "S3", "S4"]
@@ -145,7 +141,8 @@ def test_a_killed_run_leaves_only_a_hidden_folder_that_does_not_look_whole(tmp_p
         f"""
         import os, signal
         import numpy as np
-        from auheat.data.dataset import DatasetWriter, split_protocol
+        from auheat.data.writer import DatasetWriter
+        from auheat.data.protocols import split_protocol
         protocol = split_protocol({{"train": ["S1"]}})
         with DatasetWriter({str(tmp_path / "ds")!r}, name="tiny", aus=[6], protocol=protocol) as w:
             w.save_image("images/a.jpg", np.zeros((8, 8, 3), np.uint8))

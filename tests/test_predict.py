@@ -138,7 +138,7 @@ def test_predict_writes_a_row_per_face_per_frame_and_names_what_it_skipped(check
             peaks.ge(ok[low] - margin, axis=0).all().all() and peaks.le(ok[high] + margin, axis=0).all().all()
         )
     assert len(result.errors) == 2
-    assert any("broken.jpg: not a readable image" in e for e in result.errors)
+    assert any("broken.jpg: damaged or not an image" in e for e in result.errors)
     assert any("notes.txt: not an image or a video" in e for e in result.errors)
     written = sorted(p.name for p in (tmp_path / "ov").iterdir())
     assert written == ["astronaut.png", "grey.png", "pair.png"]

@@ -16,7 +16,7 @@ from auheat.data.layouts import bp4d_layout, disfa_layout, fera2017_layout, temp
 from auheat.data.prepare import DONE, PreparationError, PrepareOptions, prepare_dataset
 from auheat.data.protocols import DISFA_FOLDS, load_protocol
 from auheat.data.raw import RawDataError, read_intensity_file
-from auheat.data.standin import write_disfa_tree, write_intensity_file, write_video
+from auheat.synth.standin import write_disfa_tree, write_intensity_file, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 64  # video frames are SIZE x SIZE

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from auheat.data.align import apply_affine, box_matrix
-from auheat.data.dataset import DatasetWriter, split_protocol
+from auheat.data.protocols import split_protocol
+from auheat.data.writer import DatasetWriter
 from auheat.models.weights import resolve_landmark_weights
 from auheat.pretraining import Framing, pretrain_landmarks
 from auheat.train import TrainConfig

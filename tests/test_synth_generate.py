@@ -7,7 +7,8 @@ import torch
 
 from auheat.cli import main
 from auheat.data.align import ANCHOR_LANDMARKS, ANCHOR_POSITIONS_256
-from auheat.data.dataset import PreparedDataset, folds_protocol, read_meta, split_protocol
+from auheat.data.dataset import PreparedDataset, read_meta
+from auheat.data.protocols import folds_protocol, split_protocol
 from auheat.synth import generate
 from auheat.synth.generate import generate_dataset
 from auheat.synth.presets import get_preset

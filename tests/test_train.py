@@ -8,8 +8,10 @@ import torch
 import torch.multiprocessing as mp
 
 from auheat.checkpoint import load_checkpoint, read_info, save_checkpoint
-from auheat.data.dataset import DatasetWriter, PreparedDataset, split_protocol
+from auheat.data.dataset import PreparedDataset
 from auheat.data.inputs import CachedInputs, jitter
+from auheat.data.protocols import split_protocol
+from auheat.data.writer import DatasetWriter
 from auheat.heatmaps import encode_heatmaps
 from auheat.models import FAN, build_model
 from auheat.tasks import AUTask, LandmarkTask, fit_calibration, masked_mse, normalised_errors

@@ -195,12 +195,7 @@ class FaceAlignmentLandmarker(Landmarker):
     name = "face_alignment"
 
     def __init__(self, device: str = "cpu") -> None:
-        missing = [str(p) for p in face_alignment_weights() if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"face_alignment's weights are missing ({', '.join(missing)}); it downloads them on "
-                "first use where the internet can be reached (e.g. on Colab); or use dlib's landmarker"
-            )
+        require_face_alignment_weights()
         import face_alignment  # imported here: it loads numba, which other paths never need
 
         self.net = face_alignment.FaceAlignment(
@@ -327,6 +322,21 @@ def face_alignment_weights() -> list[Path]:
     from auheat.models.weights import hub_checkpoint_path
 
     return [hub_checkpoint_path(), hub_checkpoint_path().parent / S3FD_CHECKPOINT]
+
+
+def require_face_alignment_weights() -> None:
+    """Raise FileNotFoundError, saying how to get them, unless face_alignment's weights are present.
+
+    face_alignment downloads them on first use; offline, that download would fail deep inside it.
+    """
+    missing = [str(p) for p in face_alignment_weights() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            "face_alignment's weights are missing from the torch hub cache (it follows $TORCH_HOME): "
+            f"{', '.join(missing)}. face_alignment downloads them on first use where the internet can be "
+            'reached (e.g. Colab): run `python -c "import face_alignment as fa; '
+            'fa.FaceAlignment(fa.LandmarksType.TWO_D)"` once there, then copy the files to that folder'
+        )
 
 
 def make_landmarker(name: str = "auto", device: str = "cpu", upsample: int = 0) -> Landmarker:

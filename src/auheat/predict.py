@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm.auto import tqdm
 
 from auheat.atomic import write_atomically
@@ -36,7 +36,7 @@ from auheat.aus import MAX_INTENSITY, get_au, heatmap_to_crop
 from auheat.data.align import CROP_SIZE, alignment_matrix, apply_affine, warp_image
 from auheat.data.inputs import resize_images
 from auheat.data.photos import read_pts
-from auheat.data.raw import iter_video
+from auheat.data.raw import iter_video, read_image
 from auheat.experiment import load_au_model
 from auheat.faces import Face, Landmarker, landmark_residual, make_landmarker
 from auheat.heatmaps import decode_heatmaps
@@ -58,15 +58,6 @@ def list_inputs(path: str | Path) -> list[Path]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     return [path]
-
-
-def read_image(path: Path) -> np.ndarray:
-    """[H, W, 3] uint8 RGB; an unreadable file is an error that names it."""
-    try:
-        with Image.open(path) as image:
-            return np.array(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"{path}: not a readable image ({error})") from None
 
 
 class Frame(NamedTuple):

@@ -1,4 +1,4 @@
-"""The prepared-dataset format: one layout on disk for real and synthetic faces, its writer and reader.
+"""The prepared-dataset format: one layout on disk for real and synthetic faces, and its reader.
 
 A prepared dataset is a folder::
 
@@ -14,19 +14,16 @@ subjects are divided for evaluation: ``{"kind": "split", "splits": {"train": [..
 (a ``fold`` column holds each row's fold number, 0-based). Further columns (a camera view, a time
 stamp) are allowed and kept.
 
-:class:`DatasetWriter` builds the folder beside its final place and renames it at the end, so a
-killed preparation never leaves a half dataset that looks whole. :class:`PreparedDataset` checks
-the folder when it is opened and yields samples for a ``torch.utils.data.DataLoader``.
+:class:`auheat.data.writer.DatasetWriter` builds the folder beside its final place and renames it
+at the end, so a killed preparation never leaves a half dataset that looks whole.
+:class:`PreparedDataset` checks the folder when it is opened and yields samples for a
+``torch.utils.data.DataLoader``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -38,6 +35,7 @@ from PIL import Image
 
 from auheat.atomic import write_atomically
 from auheat.aus import MAX_INTENSITY, NUM_LANDMARKS, get_au
+from auheat.data.protocols import PROTOCOL_COLUMNS, check_protocol, protocol_subjects
 
 FORMAT_VERSION = 1
 LANDMARK_SCHEME = "ibug68"
@@ -46,67 +44,17 @@ FRAMES_FILE = "frames.csv"
 LANDMARKS_FILE = "landmarks.npy"
 IMAGES_DIR = "images"
 BASE_COLUMNS = ("id", "subject", "session", "frame", "image")
-PROTOCOL_COLUMNS = {"split": "split", "folds": "fold"}
 # Fixed encoder settings: the same pixels always give the same bytes, which keeps generated
 # datasets byte-identical. Quality 90 keeps the stored copy close to what was rendered or
 # aligned; the faces' own compression artefacts, if any, are made before this step.
 JPEG_OPTIONS: dict[str, Any] = {"format": "JPEG", "quality": 90, "subsampling": 2, "optimize": False}
 
 _AU_COLUMN = re.compile(r"^AU\d+$")
-_USE_WITH = "DatasetWriter is used as a context manager: with DatasetWriter(...) as writer: ..."
 
 
 def au_column(number: int) -> str:
     """The frames.csv column of an AU number, e.g. ``au_column(6) == "AU06"``."""
     return f"AU{number:02d}"
-
-
-def split_protocol(splits: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-    """A protocol that divides subjects into named parts, e.g. ``{"train": [...], "test": [...]}``."""
-    protocol = {
-        "kind": "split",
-        "splits": {name: [str(s) for s in subjects] for name, subjects in splits.items()},
-    }
-    check_protocol(protocol)
-    return protocol
-
-
-def folds_protocol(folds: Sequence[Sequence[str]]) -> dict[str, Any]:
-    """A protocol of subject-independent folds: fold k tests on ``folds[k]``, trains on the others."""
-    protocol = {"kind": "folds", "folds": [[str(s) for s in fold] for fold in folds]}
-    check_protocol(protocol)
-    return protocol
-
-
-def check_protocol(protocol: Any, where: str = "protocol") -> None:
-    """Raise ValueError, naming ``where``, unless ``protocol`` is a valid split or folds protocol.
-
-    Every part or fold must list at least one subject, and no subject may appear twice.
-    """
-    if not isinstance(protocol, Mapping) or protocol.get("kind") not in PROTOCOL_COLUMNS:
-        raise ValueError(f"{where}: must be a mapping with kind 'split' or 'folds', got {protocol!r}")
-    if protocol["kind"] == "split":
-        parts = protocol.get("splits")
-        if not isinstance(parts, Mapping) or not parts:
-            raise ValueError(f"{where}: a 'split' protocol needs 'splits', a mapping of name -> subjects")
-        groups = {str(name): subjects for name, subjects in parts.items()}
-    else:
-        folds = protocol.get("folds")
-        if not isinstance(folds, Sequence) or isinstance(folds, str) or len(folds) < 2:
-            raise ValueError(
-                f"{where}: a 'folds' protocol needs 'folds', a list of at least two subject lists"
-            )
-        groups = {f"fold {k}": subjects for k, subjects in enumerate(folds)}
-    seen: dict[str, str] = {}
-    for name, subjects in groups.items():
-        if isinstance(subjects, str) or not isinstance(subjects, Sequence) or not subjects:
-            raise ValueError(f"{where}: {name} must be a non-empty list of subject names, got {subjects!r}")
-        for subject in subjects:
-            if not isinstance(subject, str) or not subject:
-                raise ValueError(f"{where}: {name} lists {subject!r}; subject names are non-empty strings")
-            if subject in seen:
-                raise ValueError(f"{where}: subject {subject!r} is in both {seen[subject]} and {name}")
-            seen[subject] = name
 
 
 def save_image(path: str | Path, image: np.ndarray) -> None:
@@ -116,183 +64,7 @@ def save_image(path: str | Path, image: np.ndarray) -> None:
     write_atomically(Path(path), lambda f: Image.fromarray(image).save(f, **JPEG_OPTIONS))
 
 
-def _is_replaceable(root: Path) -> bool:
-    """Whether ``overwrite`` may replace ``root``: a prepared dataset or an empty folder, nothing else.
-
-    This keeps a mistyped ``--out`` from deleting an unrelated folder.
-    """
-    return (
-        root.is_dir() and not root.is_symlink() and ((root / META_FILE).is_file() or not any(root.iterdir()))
-    )
-
-
-class DatasetWriter:
-    """Build a prepared dataset in a hidden sibling folder and move it into place when complete.
-
-    Use it as a context manager. Inside the block, write images with :meth:`save_image` (or,
-    from worker processes, :func:`save_image` on paths under :attr:`staging`) and add their rows
-    with :meth:`add_frames`. On a normal exit the table is sorted by (subject, session, frame, id),
-    checked, written (landmarks, frames.csv, then meta.json last, each through a temporary name)
-    and the folder is renamed to ``root``; an existing dataset at ``root`` is replaced only with
-    ``overwrite=True`` and only then. If the block raises, the staging folder is deleted and
-    ``root`` is left as it was. A run killed outright leaves only a hidden
-    ``.<name>.partial-*`` folder beside ``root``, without meta.json; it may be deleted.
-
-    Args:
-        root: the dataset folder to create.
-        name: dataset name stored in meta.json, e.g. ``"disfa-like"``.
-        aus: the labelled AU numbers, in column order; may be empty (a landmark-only dataset).
-        protocol: from :func:`split_protocol` or :func:`folds_protocol`.
-        crop_size: side of the square crops, pixels.
-        generator: how the data was made (a script and its parameters), stored in meta.json.
-            Leave time stamps out of it if the dataset must be reproducible byte for byte.
-        overwrite: replace an existing prepared dataset (or empty folder) at ``root``.
-    """
-
-    def __init__(
-        self,
-        root: str | Path,
-        *,
-        name: str,
-        aus: Sequence[int],
-        protocol: Mapping[str, Any],
-        crop_size: int = 256,
-        generator: Mapping[str, Any] | None = None,
-        overwrite: bool = False,
-    ) -> None:
-        self.root = Path(root).absolute()
-        aus = tuple(int(n) for n in aus)
-        for number in aus:
-            get_au(number)
-        if len(set(aus)) != len(aus):
-            raise ValueError(f"aus lists an AU twice: {aus}")
-        check_protocol(protocol)
-        if not isinstance(crop_size, int) or crop_size < 1:
-            raise ValueError(f"crop_size must be a positive int, got {crop_size!r}")
-        self._check_target(overwrite)
-        self.overwrite = overwrite
-        self.meta: dict[str, Any] = {
-            "format_version": FORMAT_VERSION,
-            "name": str(name),
-            "aus": list(aus),
-            "crop_size": crop_size,
-            "landmark_scheme": LANDMARK_SCHEME,
-            "protocol": json.loads(json.dumps(protocol)),
-            "generator": dict(generator) if generator is not None else None,
-        }
-        self._rows: list[pd.DataFrame] = []
-        self._landmarks: list[np.ndarray] = []
-        self._staging: Path | None = None
-
-    def _check_target(self, overwrite: bool) -> None:
-        if self.root.exists() or self.root.is_symlink():
-            if not overwrite:
-                raise FileExistsError(
-                    f"{self.root} exists; pass overwrite=True (CLI: --overwrite) to replace it"
-                )
-            if not _is_replaceable(self.root):
-                raise FileExistsError(
-                    f"refusing to replace {self.root}: it is neither a prepared dataset (no {META_FILE}) "
-                    "nor an empty folder; choose another output folder"
-                )
-
-    @property
-    def staging(self) -> Path:
-        """The folder being built; images go under ``staging / "images"``."""
-        if self._staging is None:
-            raise RuntimeError(_USE_WITH)
-        return self._staging
-
-    def __enter__(self) -> DatasetWriter:
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        # A sibling of root, so the final rename stays on one file system and is atomic.
-        self._staging = Path(tempfile.mkdtemp(prefix=f".{self.root.name}.partial-", dir=self.root.parent))
-        (self._staging / IMAGES_DIR).mkdir()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        try:
-            if exc_type is None:
-                self._commit()
-        finally:
-            if self._staging is not None and self._staging.exists():
-                shutil.rmtree(self._staging)
-            self._staging = None
-
-    def save_image(self, relative: str, image: np.ndarray) -> str:
-        """Write a [H, W, 3] uint8 RGB crop as ``<root>/<relative>`` (under ``images/``); return it."""
-        path = self.staging / _check_image_path(relative, "save_image")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(path, image)
-        return relative
-
-    def add_frames(self, rows: pd.DataFrame | Sequence[Mapping[str, Any]], landmarks: np.ndarray) -> None:
-        """Add frames: their table rows and landmarks.
-
-        Args:
-            rows: one mapping (or DataFrame row) per frame with the columns of the format:
-                ``id, subject, session, frame, image``, ``split`` or ``fold``, one ``AUxx`` per AU
-                (NaN or None = unlabelled), and optionally more columns.
-            landmarks: [n, 68, 2] float, (x, y) crop pixels, one per row.
-        """
-        frame = rows.reset_index(drop=True) if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-        landmarks = np.asarray(landmarks, dtype=np.float32)
-        if landmarks.shape != (len(frame), NUM_LANDMARKS, 2):
-            raise ValueError(
-                f"landmarks must have shape [{len(frame)}, {NUM_LANDMARKS}, 2] (one per row), "
-                f"got {list(landmarks.shape)}"
-            )
-        if self._staging is None:
-            raise RuntimeError(_USE_WITH)
-        self._rows.append(frame)
-        self._landmarks.append(landmarks)
-
-    def _commit(self) -> None:
-        staging = self.staging
-        where = f"frames written to {self.root}"
-        if self._rows:
-            frames = pd.concat(self._rows, ignore_index=True)
-            landmarks = np.concatenate(self._landmarks)
-        else:
-            frames = pd.DataFrame(columns=[*BASE_COLUMNS, PROTOCOL_COLUMNS[self.meta["protocol"]["kind"]]])
-            landmarks = np.zeros((0, NUM_LANDMARKS, 2), np.float32)
-        frames = _typed_frames(frames, self.meta, where)
-        # A canonical order, so the files do not depend on the order frames were added in
-        # (worker processes finish in any order).
-        frames = frames.sort_values(["subject", "session", "frame", "id"], kind="stable")
-        order = frames.index.to_numpy()
-        frames = frames.reset_index(drop=True)
-        landmarks = landmarks[order]
-        _check_frames(frames, self.meta, where)
-        _check_landmarks(landmarks, len(frames), where)
-        missing = [p for p in frames["image"] if not (staging / p).is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"{where}: {len(missing)} rows name images never saved, e.g. {missing[0]}"
-            )
-        self.meta["num_frames"] = len(frames)
-
-        write_atomically(staging / LANDMARKS_FILE, lambda f: np.save(f, landmarks))
-        text = _frames_to_csv(frames, self.meta)
-        write_atomically(staging / FRAMES_FILE, lambda f: f.write(text.encode()))
-        # meta.json last: a folder without it is never mistaken for a complete dataset.
-        meta_text = json.dumps(self.meta, indent=2) + "\n"
-        write_atomically(staging / META_FILE, lambda f: f.write(meta_text.encode()))
-        self._move_into_place(staging)
-
-    def _move_into_place(self, staging: Path) -> None:
-        if self.root.exists() or self.root.is_symlink():
-            # Checked again: the folder may have appeared while the dataset was being built.
-            self._check_target(self.overwrite)
-            old = self.root.with_name(f".{self.root.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(self.root, old)
-            os.rename(staging, self.root)
-            shutil.rmtree(old)
-        else:
-            os.rename(staging, self.root)
-
-
-def _frames_to_csv(frames: pd.DataFrame, meta: Mapping[str, Any]) -> str:
+def frames_to_csv(frames: pd.DataFrame, meta: Mapping[str, Any]) -> str:
     """frames.csv text: format columns first, extras after; labels as ``%g``, empty when unlabelled."""
     key = PROTOCOL_COLUMNS[meta["protocol"]["kind"]]
     au_cols = [au_column(n) for n in meta["aus"]]
@@ -301,7 +73,7 @@ def _frames_to_csv(frames: pd.DataFrame, meta: Mapping[str, Any]) -> str:
     return frames[columns].to_csv(index=False, float_format="%.6g", lineterminator="\n")
 
 
-def _check_image_path(relative: str, where: str) -> str:
+def check_image_path(relative: str, where: str) -> str:
     path = PurePosixPath(relative)
     if (
         path.is_absolute()
@@ -343,7 +115,7 @@ def _numbers(frames: pd.DataFrame, column: str, where: str, integer: bool) -> pd
     return values.astype("int64") if integer else values
 
 
-def _typed_frames(frames: pd.DataFrame, meta: Mapping[str, Any], where: str) -> pd.DataFrame:
+def typed_frames(frames: pd.DataFrame, meta: Mapping[str, Any], where: str) -> pd.DataFrame:
     """Check the columns and give each its type: strings, int64 frame/fold, float64 AU labels."""
     key = PROTOCOL_COLUMNS[meta["protocol"]["kind"]]
     expected_aus = [au_column(n) for n in meta["aus"]]
@@ -375,14 +147,14 @@ def _typed_frames(frames: pd.DataFrame, meta: Mapping[str, Any], where: str) -> 
     return typed
 
 
-def _check_frames(frames: pd.DataFrame, meta: Mapping[str, Any], where: str) -> None:
+def check_frames(frames: pd.DataFrame, meta: Mapping[str, Any], where: str) -> None:
     """Check the rows of a typed table: unique ids, image paths, label range, protocol membership."""
     duplicated = frames["id"].duplicated().to_numpy()
     if duplicated.any():
         row = int(np.flatnonzero(duplicated)[0])
         raise ValueError(f"{where}, {_line(frames, row)}: id {frames['id'].iloc[row]!r} appears twice")
     for row, image in enumerate(frames["image"]):
-        _check_image_path(image, f"{where}, {_line(frames, row)}, column image")
+        check_image_path(image, f"{where}, {_line(frames, row)}, column image")
     for number in meta["aus"]:
         column = au_column(number)
         values = frames[column].to_numpy()
@@ -394,16 +166,9 @@ def _check_frames(frames: pd.DataFrame, meta: Mapping[str, Any], where: str) -> 
                 f"0..{MAX_INTENSITY:g} (leave the cell empty for an unlabelled frame)"
             )
     protocol = meta["protocol"]
-    if protocol["kind"] == "split":
-        part_of = {s: name for name, subjects in protocol["splits"].items() for s in subjects}
-        wanted = frames["subject"].map(part_of)
-        actual = frames["split"]
-        column, described = "split", "meta.json's protocol splits"
-    else:
-        part_of = {s: k for k, subjects in enumerate(protocol["folds"]) for s in subjects}
-        wanted = frames["subject"].map(part_of)
-        actual = frames["fold"]
-        column, described = "fold", "meta.json's protocol folds"
+    column = PROTOCOL_COLUMNS[protocol["kind"]]
+    wanted, actual = frames["subject"].map(protocol_subjects(protocol)), frames[column]
+    described = f"meta.json's protocol {'splits' if column == 'split' else 'folds'}"
     wanted_values, actual_values = wanted.tolist(), actual.tolist()
     for row, (want, have) in enumerate(zip(wanted_values, actual_values, strict=True)):
         if pd.isna(want) or want != have:
@@ -415,7 +180,7 @@ def _check_frames(frames: pd.DataFrame, meta: Mapping[str, Any], where: str) -> 
             )
 
 
-def _check_landmarks(landmarks: np.ndarray, rows: int, where: str) -> None:
+def check_landmarks(landmarks: np.ndarray, rows: int, where: str) -> None:
     if landmarks.dtype != np.float32 or landmarks.shape != (rows, NUM_LANDMARKS, 2):
         raise ValueError(
             f"{where}: landmarks must be float32 [{rows}, {NUM_LANDMARKS}, 2] (one per frames.csv row), "
@@ -488,8 +253,8 @@ def read_frames(root: str | Path, meta: Mapping[str, Any] | None = None) -> pd.D
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise ValueError(f"{path}: not a readable CSV table ({error})") from None
-    frames = _typed_frames(raw, meta, str(path))
-    _check_frames(frames, meta, str(path))
+    frames = typed_frames(raw, meta, str(path))
+    check_frames(frames, meta, str(path))
     if len(frames) != meta["num_frames"]:
         raise ValueError(
             f"{path}: {len(frames)} rows, but {root / META_FILE} says num_frames {meta['num_frames']}"
@@ -547,7 +312,7 @@ class PreparedDataset(torch.utils.data.Dataset):
             landmarks = np.load(landmarks_path, mmap_mode="r", allow_pickle=False)
         except ValueError as error:
             raise ValueError(f"{landmarks_path}: not a .npy array ({error})") from None
-        _check_landmarks(landmarks, len(all_frames), str(landmarks_path))
+        check_landmarks(landmarks, len(all_frames), str(landmarks_path))
 
         self.aus: tuple[int, ...] = tuple(self.meta["aus"])
         self.crop_size: int = self.meta["crop_size"]

@@ -61,9 +61,9 @@ from tqdm.auto import tqdm
 from auheat import __version__
 from auheat.atomic import write_atomically
 from auheat.data.align import CROP_SIZE, align_face
-from auheat.data.dataset import PROTOCOL_COLUMNS, DatasetWriter, au_column, save_image
+from auheat.data.dataset import au_column, save_image
 from auheat.data.layouts import Layout, Session, Subject
-from auheat.data.protocols import protocol_subjects, restrict_protocol
+from auheat.data.protocols import PROTOCOL_COLUMNS, protocol_subjects, restrict_protocol
 from auheat.data.raw import (
     DamagedImageError,
     RawDataError,
@@ -74,6 +74,7 @@ from auheat.data.raw import (
     read_landmark_file,
 )
 from auheat.data.report import summarise, write_report
+from auheat.data.writer import DatasetWriter
 
 DONE = "done.json"
 SUBJECT_REPORT = "subject.json"
@@ -436,17 +437,15 @@ def _check_detector(options: PrepareOptions) -> None:
     """Fail before the work starts, not in every worker, when face_alignment's weights are missing."""
     if options.landmarks is not None:
         return
-    from auheat.faces import face_alignment_weights
+    from auheat.faces import require_face_alignment_weights
 
-    missing = [str(p) for p in face_alignment_weights() if not p.is_file()]
-    if missing:
+    try:
+        require_face_alignment_weights()
+    except FileNotFoundError as error:
         raise FileNotFoundError(
-            "no landmarks: give a landmarks folder (--landmarks; <subject>/<session>.npy or .csv) or make "
-            f"face_alignment's weights available. face_alignment keeps them in the torch hub cache "
-            f"(missing: {', '.join(missing)}; the folder follows $TORCH_HOME) and downloads them on first "
-            'use: run `python -c "import face_alignment as fa; fa.FaceAlignment(fa.LandmarksType.TWO_D)"` '
-            "once on a machine with internet access, then copy the files to that folder"
-        )
+            "no landmarks: give a landmarks folder (--landmarks; <subject>/<session>.npy or .csv), "
+            f"or make them available: {error}"
+        ) from None
 
 
 def default_work_folder(out: str | Path) -> Path:

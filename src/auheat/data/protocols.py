@@ -1,10 +1,10 @@
 """The evaluation protocols of the literature, as data, and how a user replaces them.
 
-A protocol is the dictionary of :func:`auheat.data.dataset.split_protocol` or
-:func:`~auheat.data.dataset.folds_protocol`, stored in a prepared dataset's ``meta.json``.
-``auheat train --fold k`` then trains and tests on it. A JSON file holding such a dictionary
-(``{"kind": "folds", "folds": [[...], ...]}`` or ``{"kind": "split", "splits": {...}}``) replaces
-the default one (``--protocol`` in the data_scripts).
+A protocol is the dictionary of :func:`split_protocol` or :func:`folds_protocol`, stored in a
+prepared dataset's ``meta.json``; ``auheat train --fold k`` then trains and tests on it. A JSON
+file holding such a dictionary (``{"kind": "folds", "folds": [[...], ...]}`` or
+``{"kind": "split", "splits": {...}}``) replaces the default one (``--protocol`` in the
+data_scripts).
 
 * DISFA: 3 subject-independent folds of 9 subjects (below).
 * BP4D, FERA2015 release: train on the training partition, test on the development partition.
@@ -21,7 +21,57 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from auheat.data.dataset import check_protocol, folds_protocol, split_protocol
+# The frames.csv column that records each subject's part of a protocol, by protocol kind.
+PROTOCOL_COLUMNS = {"split": "split", "folds": "fold"}
+
+
+def split_protocol(splits: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """A protocol that divides subjects into named parts, e.g. ``{"train": [...], "test": [...]}``."""
+    protocol = {
+        "kind": "split",
+        "splits": {name: [str(s) for s in subjects] for name, subjects in splits.items()},
+    }
+    check_protocol(protocol)
+    return protocol
+
+
+def folds_protocol(folds: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """A protocol of subject-independent folds: fold k tests on ``folds[k]``, trains on the others."""
+    protocol = {"kind": "folds", "folds": [[str(s) for s in fold] for fold in folds]}
+    check_protocol(protocol)
+    return protocol
+
+
+def check_protocol(protocol: Any, where: str = "protocol") -> None:
+    """Raise ValueError, naming ``where``, unless ``protocol`` is a valid split or folds protocol.
+
+    Every part or fold must list at least one subject, and no subject may appear twice.
+    """
+    if not isinstance(protocol, Mapping) or protocol.get("kind") not in PROTOCOL_COLUMNS:
+        raise ValueError(f"{where}: must be a mapping with kind 'split' or 'folds', got {protocol!r}")
+    if protocol["kind"] == "split":
+        parts = protocol.get("splits")
+        if not isinstance(parts, Mapping) or not parts:
+            raise ValueError(f"{where}: a 'split' protocol needs 'splits', a mapping of name -> subjects")
+        groups = {str(name): subjects for name, subjects in parts.items()}
+    else:
+        folds = protocol.get("folds")
+        if not isinstance(folds, Sequence) or isinstance(folds, str) or len(folds) < 2:
+            raise ValueError(
+                f"{where}: a 'folds' protocol needs 'folds', a list of at least two subject lists"
+            )
+        groups = {f"fold {k}": subjects for k, subjects in enumerate(folds)}
+    seen: dict[str, str] = {}
+    for name, subjects in groups.items():
+        if isinstance(subjects, str) or not isinstance(subjects, Sequence) or not subjects:
+            raise ValueError(f"{where}: {name} must be a non-empty list of subject names, got {subjects!r}")
+        for subject in subjects:
+            if not isinstance(subject, str) or not subject:
+                raise ValueError(f"{where}: {name} lists {subject!r}; subject names are non-empty strings")
+            if subject in seen:
+                raise ValueError(f"{where}: subject {subject!r} is in both {seen[subject]} and {name}")
+            seen[subject] = name
+
 
 # The DISFA 3-fold split of JAA-Net (Shao, Liu, Cai, Ma: "Deep Adaptive Attention for Joint Facial
 # Action Unit Detection and Face Alignment", ECCV 2018), reused by later work so that results are

@@ -30,7 +30,9 @@ from tqdm.auto import tqdm
 
 from auheat import __version__
 from auheat.data.align import alignment_matrix
-from auheat.data.dataset import PROTOCOL_COLUMNS, DatasetWriter, au_column, save_image
+from auheat.data.dataset import au_column, save_image
+from auheat.data.protocols import PROTOCOL_COLUMNS
+from auheat.data.writer import DatasetWriter
 from auheat.synth import SYNTH_AUS, Pose, render_face, sample_capture, sample_identity
 from auheat.synth.presets import Preset, get_preset
 from auheat.synth.sessions import SESSION_AUS, Session, sample_subject_style, simulate_session

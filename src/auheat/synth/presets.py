@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auheat.aus import dataset_aus
-from auheat.data.dataset import folds_protocol, split_protocol
+from auheat.data.protocols import folds_protocol, protocol_subjects, split_protocol
 from auheat.synth.sessions import Behaviour
 
 
@@ -65,10 +65,7 @@ class Preset:
 
     def part_of(self, subject: str) -> str | int:
         """The subject's split name (``split`` protocol) or fold number (``folds`` protocol)."""
-        if self.protocol["kind"] == "split":
-            parts = self.protocol["splits"].items()
-            return next(name for name, members in parts if subject in members)
-        return next(k for k, members in enumerate(self.protocol["folds"]) if subject in members)
+        return protocol_subjects(self.protocol)[subject]
 
     def frames_per_session(self, frames_per_subject: int) -> tuple[int, ...]:
         """How ``frames_per_subject`` divide over the sessions, earlier sessions taking the remainder."""
