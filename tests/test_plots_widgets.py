@@ -2,7 +2,6 @@ import base64
 import dataclasses
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -16,10 +15,7 @@ from auheat.data.dataset import PreparedDataset, folds_protocol
 from auheat.heatmaps import DESIGNS, decode_heatmaps, encode_heatmaps, landmark_heatmaps
 from auheat.models import FAN, build_model
 from auheat.plots import (
-    au_cooccurrence,
     heatmap_extent,
-    level_shares,
-    parameter_table,
     plot_attention_maps,
     plot_au_atlas,
     plot_au_centres,
@@ -42,7 +38,6 @@ from auheat.plots import (
     plot_predicted_vs_target,
     plot_session_labels,
     plot_target_profiles,
-    showcase_frames,
     unique_centres,
 )
 from auheat.synth import Identity, render_face
@@ -231,37 +226,6 @@ def test_face_targets_label_the_centres_of_the_present_aus():
     assert targets.get_images()[1].get_array().max() == pytest.approx(4.0)
     with pytest.raises(ValueError, match=r"\[K, h, h\] with K = 1"):
         plot_face_targets(image, lm, heat, [12])
-
-
-@pytest.fixture
-def table() -> pd.DataFrame:
-    """Four frames of one session: AU01 present in three, AU02 in two of those."""
-    return pd.DataFrame(
-        {
-            "subject": "S1",
-            "session": "T1",
-            "frame": [0, 10, 20, 30],
-            "AU01": [0, 1, 3, 5],
-            "AU02": [0, 0, 2, 1],
-            "AU04": [0.0, 0.0, 0.0, np.nan],
-        }
-    )
-
-
-def test_level_shares_are_shares_of_labelled_frames(table):
-    shares = level_shares(table)
-    assert list(shares.columns) == [0, 1, 2, 3, 4, 5]
-    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
-    assert shares.loc["AU01"].tolist() == [0.25, 0.25, 0, 0.25, 0, 0.25]
-    assert shares.loc["AU04", 0] == 1.0  # the unlabelled frame does not count
-
-
-def test_cooccurrence_is_conditional_on_the_row_au(table):
-    matrix = au_cooccurrence(table)
-    assert matrix.loc["AU01", "AU02"] == pytest.approx(2 / 3)
-    assert matrix.loc["AU02", "AU01"] == 1.0
-    assert matrix.loc["AU01", "AU04"] == 0.0  # present twice where AU04 is labelled, never with it
-    assert matrix.loc["AU04"].isna().all()  # AU04 never occurs
 
 
 def test_label_figures_have_a_panel_per_table_and_a_cell_per_au_pair():
@@ -519,34 +483,6 @@ def test_learning_curves_compare_runs_one_line_each():
     assert loss.get_xlim() == (0.5, 3.5)
     with pytest.raises(ValueError, match="ICC_mean"):
         plot_learning_curves({"a": au_log().drop(columns="ICC_mean")})
-
-
-def test_showcase_frames_take_each_subjects_strongest_frame_strongest_first():
-    dataset = SimpleNamespace(
-        aus=(1, 12),
-        intensities=np.array([[0, 1], [5, 0], [0, 3], [np.nan, 4], [0, 2]], dtype=np.float32),
-        frames=pd.DataFrame({"subject": ["A", "A", "B", "B", "C"]}),
-    )
-    assert showcase_frames(dataset, [12], count=3) == [3, 4, 0]
-    assert showcase_frames(dataset, [1, 12], count=2) == [1, 3]
-    with pytest.raises(ValueError, match="fewer than count=4"):
-        showcase_frames(dataset, [12], count=4)
-    with pytest.raises(ValueError, match=r"no AU\(s\) \[25\]"):
-        showcase_frames(dataset, [25])
-
-
-def test_parameter_table_splits_trainable_and_frozen_per_part():
-    model = build_model("finetune", FAN(1, 16), "disfa", train="last_stack")
-    table = parameter_table(model)
-    assert table.loc["fan.conv1", "trainable"] == 0 and table.loc["fan.conv1", "frozen"] > 0
-    assert table.loc["fan.m0", "frozen"] == 0 and table.loc["fan.l0", "module"] == "Conv2d"
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    assert table.loc["total", "trainable"] == trainable
-    assert table.loc["total", "frozen"] == sum(p.numel() for p in model.parameters()) - trainable
-    assert list(parameter_table(build_model("adapters", FAN(1, 16), "disfa"), depth=1).index[:2]) == [
-        "fan",
-        "from_heatmaps",
-    ]
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,10 @@ from auheat.aus import (
 from auheat.data.align import ANCHOR_LANDMARKS, ANCHOR_POSITIONS_256
 from auheat.data.dataset import PreparedDataset
 from auheat.data.inputs import prepare_batch
+from auheat.data.labels import au_cooccurrence, known_aus, label_columns, level_shares
+from auheat.data.labels import showcase_frames as showcase_frames  # the chapters' plots.showcase_frames
 from auheat.heatmaps import DESIGNS, MAX_INTENSITY, check_design, decode_heatmaps, encode_heatmaps
+from auheat.models.cost import parameter_table as parameter_table  # the chapters' plots.parameter_table
 from auheat.synth import SYNTH_AUS, Capture, Identity, Pose, render_face
 
 if TYPE_CHECKING:
@@ -906,37 +909,6 @@ def _seaborn():
     return seaborn
 
 
-def label_columns(table: pd.DataFrame) -> list[str]:
-    """The AU columns (``AU01``, ...) of a frames table, in table order."""
-    columns = [c for c in table.columns if re.fullmatch(r"AU\d+", str(c))]
-    if not columns:
-        raise ValueError("the table has no AU columns (AU01, AU06, ...): it labels no AUs")
-    return columns
-
-
-def level_shares(table: pd.DataFrame) -> pd.DataFrame:
-    """Share of labelled frames at each intensity level: rows AU columns, columns levels 0..5."""
-    labels = table[label_columns(table)]
-    counts = {c: labels[c].dropna().round().astype(int).value_counts() for c in labels}
-    shares = pd.DataFrame(counts).T.reindex(columns=range(6), fill_value=0).fillna(0)
-    return shares.div(labels.notna().sum(), axis=0)
-
-
-def au_cooccurrence(table: pd.DataFrame) -> pd.DataFrame:
-    """P(AU j > 0 | AU i > 0) over the frames where both are labelled: row i, column j.
-
-    A row whose AU never occurs is NaN. The diagonal is 1 wherever the AU occurs.
-    """
-    columns = label_columns(table)
-    labels = table[columns].to_numpy(np.float64)
-    present, labelled = (labels > 0).astype(np.float64), (~np.isnan(labels)).astype(np.float64)
-    both = present.T @ present  # [K, K] frames with i and j present
-    given = present.T @ labelled  # frames with i present and j labelled
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(given > 0, both / given, np.nan)
-    return pd.DataFrame(ratio, index=columns, columns=columns)
-
-
 def plot_label_histograms(tables: Mapping[str, pd.DataFrame], *, height: float = 3.4) -> Figure:
     """Per-AU intensity histograms of label tables: one panel per table.
 
@@ -1361,61 +1333,6 @@ def plot_learning_curves(
     return fig
 
 
-def parameter_table(model: torch.nn.Module, depth: int = 2) -> pd.DataFrame:
-    """A model's trainable and frozen parameters, part by part, with a total row.
-
-    Args:
-        model: any module; a parameter is trainable when ``requires_grad`` is set.
-        depth: parameters are grouped by the first ``depth`` names of their module's path
-            (``fan.m0`` for depth 2), in module order.
-
-    Returns:
-        Rows per part then ``"total"``; columns ``module`` (the part's class), ``trainable``,
-        ``frozen`` (parameter counts; BatchNorm running statistics are buffers, not counted).
-    """
-    if depth < 1:
-        raise ValueError(f"depth must be at least 1, got {depth}")
-    rows: dict[str, dict[str, object]] = {}
-    for name, parameter in model.named_parameters():
-        part = ".".join(name.split(".")[:-1][:depth]) or name
-        if part not in rows:
-            owner = model.get_submodule(part) if part != name else parameter
-            rows[part] = {"module": type(owner).__name__, "trainable": 0, "frozen": 0}
-        rows[part]["trainable" if parameter.requires_grad else "frozen"] += parameter.numel()
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=["module", "trainable", "frozen"])
-    table.loc["total"] = ["", int(table["trainable"].sum()), int(table["frozen"].sum())]
-    table[["trainable", "frozen"]] = table[["trainable", "frozen"]].astype(int)
-    table.index.name = "part"
-    return table
-
-
-def showcase_frames(dataset: PreparedDataset, aus: AUSelection, count: int = 3) -> list[int]:
-    """Positions of ``count`` frames from different subjects that show the given AUs strongly.
-
-    Each subject's frame with the largest summed intensity of ``aus`` (unlabelled counts as 0)
-    is a candidate; the ``count`` subjects whose candidate sums most are kept, strongest first.
-    """
-    if count < 1:
-        raise ValueError(f"count must be at least 1, got {count}")
-    columns = [dataset.aus.index(number) for number in _known_aus(aus, dataset.aus, "the dataset")]
-    strength = np.nan_to_num(np.asarray(dataset.intensities)[:, columns]).sum(1)
-    subjects = dataset.frames["subject"].to_numpy()
-    best: dict[str, int] = {}
-    for position in np.argsort(-strength, kind="stable"):
-        best.setdefault(subjects[position], int(position))
-    if len(best) < count:
-        raise ValueError(f"the dataset holds {len(best)} subjects, fewer than count={count}")
-    return list(best.values())[:count]
-
-
-def _known_aus(aus: AUSelection, available: Sequence[int], owner: str) -> tuple[int, ...]:
-    numbers = resolve_aus(aus)
-    missing = [n for n in numbers if n not in tuple(available)]
-    if missing:
-        raise ValueError(f"{owner} has no AU(s) {missing}; its AUs: {list(available)}")
-    return numbers
-
-
 def _model_inputs(
     model: torch.nn.Module, dataset: PreparedDataset, indices: Sequence[int], input_size: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[np.ndarray]]:
@@ -1522,7 +1439,7 @@ def plot_predicted_vs_target(
         model: an AU model with heatmap output (``model.aus`` those of ``dataset``), run in eval
             mode on its own device (its mode is restored afterwards).
         dataset: a prepared dataset, e.g. the held-out fold.
-        indices: positions of the frames to show (e.g. :func:`showcase_frames`).
+        indices: positions of the frames to show (e.g. :func:`auheat.data.labels.showcase_frames`).
         aus: the AUs to show, among the model's.
         input_size: side of the network input, the training run's (``TrainConfig.input_size``).
         design, target_options: the target design of the training run and its options.
@@ -1533,7 +1450,7 @@ def plot_predicted_vs_target(
     model_aus = tuple(model.aus)
     if tuple(dataset.aus) != model_aus:
         raise ValueError(f"the model predicts AUs {list(model_aus)}, the dataset labels {list(dataset.aus)}")
-    numbers = _known_aus(aus, model_aus, "the model")
+    numbers = known_aus(aus, model_aus, "the model")
     images, landmarks, intensities, crops = _model_inputs(model, dataset, indices, input_size)
     was_training = model.training
     model.eval()
@@ -1599,7 +1516,7 @@ def plot_attention_maps(
     if not hasattr(model, "attention_maps"):
         raise ValueError(f"{type(model).__name__} has no attention maps (an 'attention' model has)")
     model_aus = tuple(model.aus)
-    numbers = _known_aus(aus, model_aus, "the model")
+    numbers = known_aus(aus, model_aus, "the model")
     images, _, _, crops = _model_inputs(model, dataset, indices, input_size)
     was_training = model.training
     model.eval()
