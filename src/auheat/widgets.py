@@ -20,6 +20,7 @@ import torch
 from matplotlib.figure import Figure
 
 from auheat.aus import ACTION_UNITS, crop_to_heatmap, get_au, resolve_aus
+from auheat.figures import AUSelection, draw_heatmap, plot_face_targets, plot_heatmap_overlay
 from auheat.heatmaps import (
     DESIGNS,
     MAX_INTENSITY,
@@ -28,7 +29,6 @@ from auheat.heatmaps import (
     encode_heatmaps,
     target_geometry,
 )
-from auheat.plots import AUSelection, draw_heatmap, plot_face_targets, plot_heatmap_overlay
 from auheat.synth import SYNTH_AUS, Capture, Pose, render_face, sample_identity
 from auheat.synth.params import check_intensities
 
