@@ -30,14 +30,19 @@ from auheat.figures import (
     plot_fan_outputs,
     plot_found_faces,
     plot_heatmap_overlay,
+    plot_icc_curves,
+    plot_icc_per_au,
     plot_label_histograms,
     plot_landmark_heatmaps,
     plot_landmark_predictions,
     plot_landmark_training,
     plot_learning_curves,
+    plot_loss_ratios,
     plot_map_sizes,
+    plot_mean_icc,
     plot_predicted_vs_target,
     plot_session_labels,
+    plot_subject_counts,
     plot_target_profiles,
     unique_centres,
 )
@@ -433,6 +438,65 @@ def test_face_maps_check_their_shapes(crop):
         plot_face_maps([crop], np.zeros((1, 16, 16)))
     with pytest.raises(ValueError, match="2 crops for 1 rows"):
         plot_face_maps([crop, crop], np.zeros((1, 2, 16, 16)))
+
+
+# The benchmark (Chapter 8).
+
+METHODS = ["scratch", "adapters", "direct"]
+
+
+@pytest.fixture
+def benchmark_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``scores`` and ``curves`` as run_grid returns them: two datasets, three methods, two AUs;
+    method k scores ICC 0.1 k, and its loss at step s is (k + 1) / s."""
+    scores, curves = [], []
+    for dataset, aus in (("bp4d-like", ["AU06", "AU12"]), ("disfa-like", ["AU01", "AU12"])):
+        for k, method in enumerate(METHODS):
+            key = {"dataset": dataset, "method": method, "design": "variable", "fold": 0, "train_subjects": 9}
+            scores += [{**key, "AU": au, "ICC": 0.1 * k, "MAE": 0.5} for au in [*aus, "mean"]]
+            curves += [{**key, "step": s, "train_loss": (k + 1) / s, "ICC_mean": 0.1 * k * s} for s in (1, 2)]
+    return pd.DataFrame(scores), pd.DataFrame(curves)
+
+
+def test_mean_icc_has_a_bar_per_method_and_a_panel_per_dataset(benchmark_tables):
+    scores, _ = benchmark_tables
+    fig = plot_mean_icc(scores[scores["AU"] == "mean"], METHODS)
+    assert [ax.get_title() for ax in fig.axes] == ["bp4d-like", "disfa-like"]
+    for ax in fig.axes:
+        assert [p.get_height() for p in ax.patches] == pytest.approx([0.0, 0.1, 0.2])
+        assert [t.get_text() for t in ax.get_xticklabels()] == METHODS
+
+
+def test_icc_per_au_leaves_the_mean_out(benchmark_tables):
+    scores, _ = benchmark_tables
+    fig = plot_icc_per_au(scores, METHODS)
+    assert [ax.get_title() for ax in fig.axes] == ["bp4d-like", "disfa-like"]
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["AU01", "AU12"]
+    assert len(fig.axes[0].patches) == len(METHODS) * 2
+
+
+def test_curves_follow_the_steps_and_divide_each_loss_by_its_datasets_zero_loss(benchmark_tables):
+    _, curves = benchmark_tables
+    icc = plot_icc_curves(curves, METHODS)
+    assert [ax.get_title() for ax in icc.axes] == ["bp4d-like", "disfa-like"]
+    np.testing.assert_allclose(icc.axes[0].lines[1].get_ydata(), [0.1, 0.2])  # adapters
+    ratios = plot_loss_ratios(curves, {"bp4d-like": 2.0, "disfa-like": 4.0}, METHODS)
+    bp4d, disfa = ([line for line in ax.lines if len(line.get_xdata())] for ax in ratios.axes)
+    assert len(bp4d) == 2 + 1  # direct regression left out; the line at 1
+    np.testing.assert_allclose(bp4d[0].get_ydata(), [0.5, 0.25])  # scratch: 1 / s / 2
+    np.testing.assert_allclose(disfa[1].get_ydata(), [0.5, 0.25])  # adapters: 2 / s / 4
+    assert list(bp4d[-1].get_ydata()) == [1, 1]
+    assert [t.get_text() for t in ratios.legends[0].get_texts()] == ["scratch", "adapters"]
+
+
+def test_subject_counts_show_a_point_per_method_and_count(benchmark_tables):
+    scores, _ = benchmark_tables
+    means = scores[(scores["AU"] == "mean") & (scores["dataset"] == "disfa-like")]
+    means = pd.concat([means, means.assign(train_subjects=3, ICC=means["ICC"] / 2)])
+    (ax,) = plot_subject_counts(means, ["scratch", "adapters"]).axes
+    assert ax.get_title().startswith("disfa-like; points: mean over folds")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["3", "9"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["scratch", "adapters"]
 
 
 # Real photos (Chapter 9).

@@ -6,6 +6,7 @@ A chapter writes ``from auheat import figures`` and calls ``figures.plot_...``:
 - :mod:`auheat.figures.synth` (Chapter 2): SynthFACS faces, their AUs, label statistics;
 - :mod:`auheat.figures.landmarks` (Chapter 3): the landmark network;
 - :mod:`auheat.figures.transfer` (Chapters 4 to 7): learning curves, a model's maps over faces;
+- :mod:`auheat.figures.benchmark` (Chapter 8): the benchmark of the transfer methods;
 - :mod:`auheat.figures.photos` (Chapter 9): real photos read by a trained model.
 
 Every figure function draws with matplotlib and returns its :class:`~matplotlib.figure.Figure`.
@@ -15,6 +16,13 @@ Chapters 4 to 7 run the model they are given on the frames they show.
 """
 
 from auheat.figures._common import HEATMAP_CMAP, INTENSITIES, AUSelection, draw_heatmap, heatmap_extent
+from auheat.figures.benchmark import (
+    plot_icc_curves,
+    plot_icc_per_au,
+    plot_loss_ratios,
+    plot_mean_icc,
+    plot_subject_counts,
+)
 from auheat.figures.landmarks import (
     plot_fan_outputs,
     plot_landmark_heatmaps,
@@ -71,14 +79,19 @@ __all__ = [
     "plot_fan_outputs",
     "plot_found_faces",
     "plot_heatmap_overlay",
+    "plot_icc_curves",
+    "plot_icc_per_au",
     "plot_label_histograms",
     "plot_landmark_heatmaps",
     "plot_landmark_predictions",
     "plot_landmark_training",
     "plot_learning_curves",
+    "plot_loss_ratios",
     "plot_map_sizes",
+    "plot_mean_icc",
     "plot_predicted_vs_target",
     "plot_session_labels",
+    "plot_subject_counts",
     "plot_target_profiles",
     "unique_centres",
 ]

@@ -135,7 +135,7 @@ def load_seaborn():
         import seaborn
     except ModuleNotFoundError as error:  # pragma: no cover - depends on the environment
         raise ModuleNotFoundError(
-            "the label-statistics figures use seaborn, which comes with the book extra: "
+            "the label-statistics and benchmark figures use seaborn, which comes with the book extra: "
             "pip install 'auheat[book]'"
         ) from error
     return seaborn
