@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -79,3 +80,24 @@ def built_book(book_build) -> Path:
     log = (out / "build.log").read_text()
     assert code == 0, f"book build failed:\n{log[-12000:]}"
     return out
+
+
+@pytest.fixture
+def crop() -> np.ndarray:
+    """A 256x256 RGB crop of noise (test_figures, test_widgets)."""
+    return np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def landmarks() -> np.ndarray:
+    """68 points spread over the middle of a 256x256 crop (crop pixels)."""
+    return np.random.default_rng(1).uniform(60, 196, (68, 2)).astype(np.float32)
+
+
+@pytest.fixture
+def reading(crop):
+    """A face's reading by a model of three AUs: a peak of 2 at the centre of AU 12's map."""
+    heatmaps = np.zeros((3, 16, 16))
+    heatmaps[1, 8, 8] = 2.0
+    heatmaps[2, 2:5, 2:5] = 0.5
+    return crop, heatmaps, np.array([0.0, 2.1, 0.4])

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from auheat.data.dataset import PreparedDataset, read_meta
+from auheat.data.labels import au_cooccurrence, level_shares, showcase_frames
 from auheat.data.protocols import folds_protocol, split_protocol
 from auheat.data.writer import DatasetWriter
 
@@ -265,3 +267,51 @@ def test_a_dataloader_batches_samples(dataset):
     batch = next(iter(loader))
     assert batch["image"].shape == (4, 3, 32, 32) and batch["intensities"].shape == (4, 2)
     assert batch["subject"] == ["S1", "S1", "S1", "S2"]
+
+
+# Label statistics and frames chosen by their labels (auheat.data.labels).
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    """Four frames of one session: AU01 present in three, AU02 in two of those."""
+    return pd.DataFrame(
+        {
+            "subject": "S1",
+            "session": "T1",
+            "frame": [0, 10, 20, 30],
+            "AU01": [0, 1, 3, 5],
+            "AU02": [0, 0, 2, 1],
+            "AU04": [0.0, 0.0, 0.0, np.nan],
+        }
+    )
+
+
+def test_level_shares_are_shares_of_labelled_frames(table):
+    shares = level_shares(table)
+    assert list(shares.columns) == [0, 1, 2, 3, 4, 5]
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    assert shares.loc["AU01"].tolist() == [0.25, 0.25, 0, 0.25, 0, 0.25]
+    assert shares.loc["AU04", 0] == 1.0  # the unlabelled frame does not count
+
+
+def test_cooccurrence_is_conditional_on_the_row_au(table):
+    matrix = au_cooccurrence(table)
+    assert matrix.loc["AU01", "AU02"] == pytest.approx(2 / 3)
+    assert matrix.loc["AU02", "AU01"] == 1.0
+    assert matrix.loc["AU01", "AU04"] == 0.0  # present twice where AU04 is labelled, never with it
+    assert matrix.loc["AU04"].isna().all()  # AU04 never occurs
+
+
+def test_showcase_frames_take_each_subjects_strongest_frame_strongest_first():
+    dataset = SimpleNamespace(
+        aus=(1, 12),
+        intensities=np.array([[0, 1], [5, 0], [0, 3], [np.nan, 4], [0, 2]], dtype=np.float32),
+        frames=pd.DataFrame({"subject": ["A", "A", "B", "B", "C"]}),
+    )
+    assert showcase_frames(dataset, [12], count=3) == [3, 4, 0]
+    assert showcase_frames(dataset, [1, 12], count=2) == [1, 3]
+    with pytest.raises(ValueError, match="fewer than count=4"):
+        showcase_frames(dataset, [12], count=4)
+    with pytest.raises(ValueError, match=r"no AU\(s\) \[25\]"):
+        showcase_frames(dataset, [25])

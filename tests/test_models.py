@@ -16,6 +16,7 @@ from auheat.models import (
     ReparamConv,
     build_model,
     cost_table,
+    parameter_table,
 )
 from auheat.models.cost import count_macs
 
@@ -249,3 +250,17 @@ def test_cost_table_measures_every_model_against_the_landmark_network(fan1):
     assert table.loc["reparam folded", "macs"] == table.loc["finetune", "macs"]
     assert table.loc["reparam folded", "trainable_params"] == 0  # inference only
     assert (table.latency_ms > 0).all()
+
+
+def test_parameter_table_splits_trainable_and_frozen_per_part():
+    model = build_model("finetune", FAN(1, 16), "disfa", train="last_stack")
+    table = parameter_table(model)
+    assert table.loc["fan.conv1", "trainable"] == 0 and table.loc["fan.conv1", "frozen"] > 0
+    assert table.loc["fan.m0", "frozen"] == 0 and table.loc["fan.l0", "module"] == "Conv2d"
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert table.loc["total", "trainable"] == trainable
+    assert table.loc["total", "frozen"] == sum(p.numel() for p in model.parameters()) - trainable
+    assert list(parameter_table(build_model("adapters", FAN(1, 16), "disfa"), depth=1).index[:2]) == [
+        "fan",
+        "from_heatmaps",
+    ]

@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from auheat.aus import au_centres
-from auheat.synth import SYNTH_AUS, Capture, Identity, Pose, render_face, sample_capture, sample_identity
+from auheat.synth import (
+    SYNTH_AUS,
+    Capture,
+    Identity,
+    Pose,
+    render_au_series,
+    render_face,
+    sample_capture,
+    sample_identity,
+)
 
 STUDIO = Capture(jpeg_quality=95)  # centred, no blur, no noise, fixed light
 
@@ -127,6 +136,16 @@ def test_each_au_changes_the_image_at_its_location_more_with_intensity(subject, 
     assert all(b >= 0.95 * a for a, b in zip(near, near[1:], strict=False)), near
     assert near[-1] > 2 * near[0], near
     assert max(away) < 0.05 * near[-1] + 0.05, (near, away)
+
+
+def test_an_au_series_renders_each_au_alone_at_each_intensity(subject):
+    faces, points = render_au_series(subject, (12, 26), (0, 2.5, 5), size=64)
+    assert faces.shape == (2, 3, 64, 64, 3) and faces.dtype == np.uint8
+    assert points.shape == (2, 3, 68, 2) and points.dtype == np.float32
+    image, lm = render_face(subject, {26: 2.5}, capture=Capture(), size=64)
+    assert faces[1, 1].tobytes() == image.tobytes() and np.array_equal(points[1, 1], lm)
+    neutral, _ = render_face(subject, {}, capture=Capture(), size=64)
+    assert faces[0, 0].tobytes() == neutral.tobytes() == faces[1, 0].tobytes()  # intensity 0: no AU
 
 
 def test_bad_intensities_are_named_in_the_error(subject):

@@ -19,16 +19,15 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from auheat.aus import ACTION_UNITS, crop_to_heatmap, get_au, resolve_aus
+from auheat.aus import ACTION_UNITS, MAX_INTENSITY, crop_to_heatmap, get_au, resolve_aus
+from auheat.figures import AUSelection, draw_heatmap, plot_face_targets, plot_heatmap_overlay
 from auheat.heatmaps import (
     DESIGNS,
-    MAX_INTENSITY,
     check_design,
     decode_heatmaps,
     encode_heatmaps,
     target_geometry,
 )
-from auheat.plots import AUSelection, draw_heatmap, plot_face_targets, plot_heatmap_overlay
 from auheat.synth import SYNTH_AUS, Capture, Pose, render_face, sample_identity
 from auheat.synth.params import check_intensities
 

@@ -10,7 +10,7 @@ from auheat.models.attention import Attention
 from auheat.models.backbone import FAN, FanFeatures
 from auheat.models.base import AUModel
 from auheat.models.baselines import DirectRegression
-from auheat.models.cost import cost_table
+from auheat.models.cost import cost_table, parameter_table
 from auheat.models.factory import METHODS, build_model
 from auheat.models.finetune import FineTune
 from auheat.models.reparam import Reparam, ReparamConv
@@ -43,6 +43,7 @@ __all__ = [
     "cost_table",
     "hub_checkpoint_path",
     "load_landmark_weights",
+    "parameter_table",
     "pretrained_fan",
     "pretrained_landmarks_path",
     "resolve_landmark_weights",

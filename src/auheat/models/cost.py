@@ -1,8 +1,11 @@
 """What each AU model costs, measured against the landmark network alone in the same run.
 
-The paper claims that adaptation layers, attention maps and reparametrisation add little to the
-landmark network's cost; :func:`cost_table` measures it: parameters, multiply-accumulates (torch's
-flop counter) and CPU latency, each also as a ratio to the landmark network.
+The paper (Ntinou et al., "A transfer learning approach to heatmap regression for action unit
+intensity estimation", IEEE TAC 2021) claims that adaptation layers, attention maps and
+reparametrisation add little to the landmark network's cost; :func:`cost_table` measures it:
+parameters, multiply-accumulates (torch's flop counter) and CPU latency, each also as a ratio to
+the landmark network. :func:`parameter_table` lists one model's trainable and frozen parameters
+part by part (Chapters 4 to 7).
 """
 
 from __future__ import annotations
@@ -116,4 +119,32 @@ def cost_table(
         ("latency_ms", "latency_ratio"),
     ]:
         table[ratio] = table[column] / table.loc[REFERENCE, column]
+    return table
+
+
+def parameter_table(model: nn.Module, depth: int = 2) -> pd.DataFrame:
+    """A model's trainable and frozen parameters, part by part, with a total row.
+
+    Args:
+        model: any module; a parameter is trainable when ``requires_grad`` is set.
+        depth: parameters are grouped by the first ``depth`` names of their module's path
+            (``fan.m0`` for depth 2), in module order.
+
+    Returns:
+        Rows per part then ``"total"``; columns ``module`` (the part's class), ``trainable``,
+        ``frozen`` (parameter counts; BatchNorm running statistics are buffers, not counted).
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    rows: dict[str, dict[str, object]] = {}
+    for name, parameter in model.named_parameters():
+        part = ".".join(name.split(".")[:-1][:depth]) or name
+        if part not in rows:
+            owner = model.get_submodule(part) if part != name else parameter
+            rows[part] = {"module": type(owner).__name__, "trainable": 0, "frozen": 0}
+        rows[part]["trainable" if parameter.requires_grad else "frozen"] += parameter.numel()
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["module", "trainable", "frozen"])
+    table.loc["total"] = ["", int(table["trainable"].sum()), int(table["frozen"].sum())]
+    table[["trainable", "frozen"]] = table[["trainable", "frozen"]].astype(int)
+    table.index.name = "part"
     return table

@@ -9,7 +9,7 @@ sharp features are then drawn at full size with Pillow's C drawing routines.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -129,6 +129,38 @@ def render_face(
     if capture.occluder is not None:
         _occluder(image, identity, capture, lm, size)
     return develop(image, capture), lm.astype(np.float32)
+
+
+def render_au_series(
+    identity: Identity,
+    aus: Sequence[int],
+    intensities: Sequence[float],
+    pose: Pose = FRONTAL,
+    capture: Capture | None = None,
+    size: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One subject showing each AU alone at each intensity: the faces behind Chapter 2's gallery.
+
+    Args:
+        identity: the subject.
+        aus: the A AU numbers, each rendered alone (every other AU at 0).
+        intensities: the n intensities of each AU, in [0, 5].
+        pose: head rotation (degrees), the same for every face.
+        capture: the frame's nuisances, the same for every face; None: a clean studio frame,
+            ``Capture()``.
+        size: side of the square images, pixels.
+
+    Returns:
+        faces [A, n, size, size, 3] uint8 RGB and their landmarks [A, n, 68, 2] float32 (image
+        pixels): entry [a, i] is :func:`render_face` of ``{aus[a]: intensities[i]}``.
+    """
+    capture = Capture() if capture is None else capture
+    rendered = [
+        [render_face(identity, {au: float(level)}, pose, capture, size=size) for level in intensities]
+        for au in aus
+    ]
+    faces = np.stack([np.stack([face for face, _ in row]) for row in rendered])
+    return faces, np.stack([np.stack([points for _, points in row]) for row in rendered])
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
-import base64
+"""The book's figures (auheat.figures): what each draws, checked on the artists it returns."""
+
 import dataclasses
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -12,14 +12,10 @@ import pytest
 import torch
 
 from auheat.aus import ACTION_UNITS, heatmap_to_crop
-from auheat.data.dataset import PreparedDataset, folds_protocol
-from auheat.heatmaps import DESIGNS, decode_heatmaps, encode_heatmaps, landmark_heatmaps
-from auheat.models import FAN, build_model
-from auheat.plots import (
-    au_cooccurrence,
+from auheat.data.dataset import PreparedDataset
+from auheat.data.protocols import folds_protocol
+from auheat.figures import (
     heatmap_extent,
-    level_shares,
-    parameter_table,
     plot_attention_maps,
     plot_au_atlas,
     plot_au_centres,
@@ -29,23 +25,31 @@ from auheat.plots import (
     plot_dataset_samples,
     plot_design_grid,
     plot_face_maps,
+    plot_face_reading,
     plot_face_targets,
     plot_faces,
     plot_fan_outputs,
+    plot_found_faces,
     plot_heatmap_overlay,
+    plot_icc_curves,
+    plot_icc_per_au,
     plot_label_histograms,
     plot_landmark_heatmaps,
     plot_landmark_predictions,
     plot_landmark_training,
     plot_learning_curves,
+    plot_loss_ratios,
     plot_map_sizes,
+    plot_mean_icc,
     plot_predicted_vs_target,
     plot_session_labels,
+    plot_subject_counts,
     plot_target_profiles,
-    showcase_frames,
     unique_centres,
 )
-from auheat.synth import Identity, render_face
+from auheat.heatmaps import DESIGNS, decode_heatmaps, encode_heatmaps, landmark_heatmaps
+from auheat.models import FAN, build_model
+from auheat.synth import Capture, Identity, render_au_series, render_face
 from auheat.synth.generate import generate_dataset, preset_labels
 from auheat.synth.presets import get_preset
 
@@ -58,20 +62,18 @@ def close_figures():
     plt.close("all")
 
 
-@pytest.fixture
-def crop() -> np.ndarray:
-    return np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
-
-
-@pytest.fixture
-def landmarks() -> np.ndarray:
-    """68 points spread over the middle of a 256x256 crop (crop pixels)."""
-    return np.random.default_rng(1).uniform(60, 196, (68, 2)).astype(np.float32)
-
-
 def heatmap_images(ax) -> list:
     """Images drawn over the face (the face is the first image of an axes)."""
     return ax.get_images()[1:]
+
+
+def test_the_figures_import_no_training_rendering_or_prediction_code():
+    code = "import sys, auheat.figures; print(' '.join(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = result.stdout.split()
+    layers = ["train", "experiment", "benchmark", "recipes", "predict", "faces", "landmarks", "synth"]
+    above = [m for m in loaded if m.split(".")[:2] in [["auheat", layer] for layer in layers]]
+    assert not above, f"auheat.figures imports {above}"
 
 
 def test_centres_figure_labels_each_shared_place_once(crop, landmarks):
@@ -202,7 +204,8 @@ def test_faces_grid_draws_each_face_with_its_landmarks(crop, landmarks):
 
 
 def test_gallery_has_a_row_per_au_and_the_face_changes_along_it():
-    fig = plot_au_gallery(Identity(), (12, 26), intensities=(0, 5))
+    faces, points = render_au_series(Identity(), (12, 26), (0, 5))
+    fig = plot_au_gallery(faces, points, (12, 26), (0, 5))
     assert len(fig.axes) == 4
     assert fig.axes[0].get_title() == "I = 0" and fig.axes[0].get_ylabel().startswith("AU12")
     first, last = (ax.get_images()[0].get_array() for ax in fig.axes[:2])
@@ -212,12 +215,26 @@ def test_gallery_has_a_row_per_au_and_the_face_changes_along_it():
 
 
 def test_change_maps_show_the_change_near_the_au_and_not_far_from_it():
-    fig = plot_au_change_maps(Identity(), (2, 17))
+    neutral, _ = render_face(Identity(), {}, capture=Capture())
+    faces, points = render_au_series(Identity(), (2, 17), [5.0])
+    fig = plot_au_change_maps(neutral, faces[:, 0], points[:, 0], (2, 17))
     brows, chin = fig.axes[:2]
     change = brows.get_images()[1].get_array()  # [256, 256] grey levels
     assert change[:128].mean() > 5 * change[128:].mean()  # AU2 changes the upper half
     assert chin.get_images()[1].get_array()[128:].sum() > 0
     assert len(fig.axes) == 2 + 1  # two panels and a colorbar
+
+
+def test_gallery_and_change_maps_want_one_face_per_au_and_intensity():
+    faces, points = render_au_series(Identity(), (12,), (0, 5), size=64)
+    with pytest.raises(ValueError, match=r"faces must be \[A, n, S, S, 3\]"):
+        plot_au_gallery(faces, points, (12, 26), (0, 5))
+    with pytest.raises(ValueError, match=r"landmarks must be \[A, n, 68, 2\]"):
+        plot_au_gallery(faces, points[:, :1], (12,), (0, 5))
+    with pytest.raises(ValueError, match=r"faces must be \[A, S, S, 3\]"):
+        plot_au_change_maps(faces[0, 0], faces[:, 1], points[:, 1], (12, 26))
+    with pytest.raises(ValueError, match=r"\(0, 5\]"):
+        plot_au_change_maps(faces[0, 0], faces[:, 1], points[:, 1], (12,), intensity=0.0)
 
 
 def test_face_targets_label_the_centres_of_the_present_aus():
@@ -231,37 +248,6 @@ def test_face_targets_label_the_centres_of_the_present_aus():
     assert targets.get_images()[1].get_array().max() == pytest.approx(4.0)
     with pytest.raises(ValueError, match=r"\[K, h, h\] with K = 1"):
         plot_face_targets(image, lm, heat, [12])
-
-
-@pytest.fixture
-def table() -> pd.DataFrame:
-    """Four frames of one session: AU01 present in three, AU02 in two of those."""
-    return pd.DataFrame(
-        {
-            "subject": "S1",
-            "session": "T1",
-            "frame": [0, 10, 20, 30],
-            "AU01": [0, 1, 3, 5],
-            "AU02": [0, 0, 2, 1],
-            "AU04": [0.0, 0.0, 0.0, np.nan],
-        }
-    )
-
-
-def test_level_shares_are_shares_of_labelled_frames(table):
-    shares = level_shares(table)
-    assert list(shares.columns) == [0, 1, 2, 3, 4, 5]
-    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
-    assert shares.loc["AU01"].tolist() == [0.25, 0.25, 0, 0.25, 0, 0.25]
-    assert shares.loc["AU04", 0] == 1.0  # the unlabelled frame does not count
-
-
-def test_cooccurrence_is_conditional_on_the_row_au(table):
-    matrix = au_cooccurrence(table)
-    assert matrix.loc["AU01", "AU02"] == pytest.approx(2 / 3)
-    assert matrix.loc["AU02", "AU01"] == 1.0
-    assert matrix.loc["AU01", "AU04"] == 0.0  # present twice where AU04 is labelled, never with it
-    assert matrix.loc["AU04"].isna().all()  # AU04 never occurs
 
 
 def test_label_figures_have_a_panel_per_table_and_a_cell_per_au_pair():
@@ -292,125 +278,6 @@ def test_dataset_samples_show_frames_with_their_labels(tmp_path):
     assert len(fig.axes) == 2
     assert fig.axes[1].get_title().startswith(f"{subjects[1]} T1 frame ")
     assert fig.axes[0].get_images()[0].get_array().shape == (256, 256, 3)
-
-
-# The explorer.
-
-
-@pytest.fixture
-def widgets():
-    return pytest.importorskip("auheat.widgets", reason="ipywidgets (book extra) is not installed")
-
-
-def png_of(explorer) -> bytes:
-    (output,) = explorer.output.outputs
-    assert output["output_type"] == "display_data"
-    return base64.b64decode(output["data"]["image/png"])
-
-
-def test_explorer_draws_once_when_built(widgets, crop, landmarks):
-    explorer = widgets.heatmap_explorer(crop, landmarks)
-    assert explorer.redraws == 1
-    assert png_of(explorer).startswith(b"\x89PNG")
-    assert float(explorer.heatmap.max()) == pytest.approx(3.0)
-    assert explorer.au.value == 12 and explorer.design.value == "variable"
-    assert set(explorer.au.options) == {(f"{au.label} {au.name}", n) for n, au in ACTION_UNITS.items()}
-
-
-def test_explorer_redraws_when_a_control_changes(widgets, crop, landmarks):
-    explorer = widgets.heatmap_explorer(crop, landmarks)
-    before = png_of(explorer)
-    explorer.intensity.value = 5.0
-    assert explorer.redraws == 2
-    assert float(explorer.heatmap.max()) == pytest.approx(5.0)
-    assert png_of(explorer) != before
-    explorer.design.value = "binary"
-    assert float(explorer.heatmap.max()) == pytest.approx(1.0)
-    lips = explorer.heatmap.clone()
-    explorer.au.value = 2
-    assert explorer.redraws == 4
-    assert not torch.equal(explorer.heatmap, lips)  # the brows, not the lip corners
-    assert "AU02" in explorer.figure.axes[0].get_title()
-
-
-def test_explorer_at_intensity_zero_draws_an_empty_target(widgets, crop, landmarks):
-    explorer = widgets.heatmap_explorer(crop, landmarks, intensity=0.0)
-    assert torch.count_nonzero(explorer.heatmap) == 0
-    assert png_of(explorer).startswith(b"\x89PNG")
-
-
-def test_explorer_offers_only_the_aus_asked_for(widgets, crop, landmarks):
-    explorer = widgets.heatmap_explorer(crop, landmarks, aus="bp4d")
-    assert [n for _, n in explorer.au.options] == [6, 10, 12, 14, 17]
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"au": 1, "aus": "bp4d"}, "not among the AUs offered"),
-        ({"intensity": 7.0}, r"\[0, 5\]"),
-        ({"design": "gaussian"}, "unknown design"),
-        ({"heatmap_size": 0}, "positive int"),
-    ],
-)
-def test_explorer_rejects_bad_arguments(widgets, crop, landmarks, kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        widgets.heatmap_explorer(crop, landmarks, **kwargs)
-
-
-def test_explorer_rejects_landmarks_of_the_wrong_shape(widgets, crop, landmarks):
-    with pytest.raises(ValueError, match=r"\[68, 2\]"):
-        widgets.heatmap_explorer(crop, landmarks[:10])
-
-
-def test_synth_explorer_draws_once_with_its_starting_intensities(widgets):
-    explorer = widgets.synth_face_explorer({12: 4.0})
-    assert explorer.redraws == 1 and png_of(explorer).startswith(b"\x89PNG")
-    assert len(explorer.sliders) == 14 and explorer.sliders[12].value == 4.0
-    assert explorer.heatmaps.shape == (14, 64, 64)
-    peaks = explorer.heatmaps.amax((-1, -2))
-    assert peaks[explorer.aus.index(12)] == pytest.approx(4.0) and peaks.sum() == pytest.approx(4.0)
-
-
-def test_synth_explorer_renders_again_when_a_slider_moves(widgets):
-    explorer = widgets.synth_face_explorer()
-    before, face, landmarks = png_of(explorer), explorer.image.copy(), explorer.landmarks.copy()
-    explorer.sliders[26].value = 5.0
-    assert explorer.redraws == 2 and png_of(explorer) != before
-    assert explorer.landmarks[8, 1] > landmarks[8, 1] + 5  # the jaw dropped
-    assert float(explorer.heatmaps[explorer.aus.index(26)].max()) == pytest.approx(5.0)
-    explorer.subject.value = 3
-    assert explorer.redraws == 3 and not np.array_equal(explorer.image, face)
-    explorer.sliders[4].value = 2.0
-    explorer.neutral.click()
-    assert explorer.redraws == 5  # the button redraws once, not once per slider
-    assert explorer.intensities() == dict.fromkeys(explorer.aus, 0.0)
-    assert torch.count_nonzero(explorer.heatmaps) == 0
-
-
-def test_synth_explorer_offers_only_the_aus_asked_for(widgets):
-    explorer = widgets.synth_face_explorer({6: 2.0}, aus="bp4d")
-    assert list(explorer.sliders) == [6, 10, 12, 14, 17] and explorer.heatmaps.shape[0] == 5
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"intensities": {12: 6.0}}, r"\[0, 5\]"),
-        ({"intensities": {1: 2.0}, "aus": "bp4d"}, "have no slider"),
-        ({"subject": 100}, "0..99"),
-        ({"design": "gaussian"}, "unknown design"),
-    ],
-)
-def test_synth_explorer_rejects_bad_arguments(widgets, kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        widgets.synth_face_explorer(**kwargs)
-
-
-def test_the_library_does_not_import_widgets():
-    code = "import sys, auheat, auheat.plots, auheat.heatmaps; print('ipywidgets' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "False"
 
 
 # -- The landmark network (Chapter 3) -------------------------------------------------------------
@@ -521,34 +388,6 @@ def test_learning_curves_compare_runs_one_line_each():
         plot_learning_curves({"a": au_log().drop(columns="ICC_mean")})
 
 
-def test_showcase_frames_take_each_subjects_strongest_frame_strongest_first():
-    dataset = SimpleNamespace(
-        aus=(1, 12),
-        intensities=np.array([[0, 1], [5, 0], [0, 3], [np.nan, 4], [0, 2]], dtype=np.float32),
-        frames=pd.DataFrame({"subject": ["A", "A", "B", "B", "C"]}),
-    )
-    assert showcase_frames(dataset, [12], count=3) == [3, 4, 0]
-    assert showcase_frames(dataset, [1, 12], count=2) == [1, 3]
-    with pytest.raises(ValueError, match="fewer than count=4"):
-        showcase_frames(dataset, [12], count=4)
-    with pytest.raises(ValueError, match=r"no AU\(s\) \[25\]"):
-        showcase_frames(dataset, [25])
-
-
-def test_parameter_table_splits_trainable_and_frozen_per_part():
-    model = build_model("finetune", FAN(1, 16), "disfa", train="last_stack")
-    table = parameter_table(model)
-    assert table.loc["fan.conv1", "trainable"] == 0 and table.loc["fan.conv1", "frozen"] > 0
-    assert table.loc["fan.m0", "frozen"] == 0 and table.loc["fan.l0", "module"] == "Conv2d"
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    assert table.loc["total", "trainable"] == trainable
-    assert table.loc["total", "frozen"] == sum(p.numel() for p in model.parameters()) - trainable
-    assert list(parameter_table(build_model("adapters", FAN(1, 16), "disfa"), depth=1).index[:2]) == [
-        "fan",
-        "from_heatmaps",
-    ]
-
-
 @pytest.fixture(scope="module")
 def disfa_test_set(tmp_path_factory) -> PreparedDataset:
     preset = get_preset("disfa-like")
@@ -602,45 +441,69 @@ def test_face_maps_check_their_shapes(crop):
         plot_face_maps([crop, crop], np.zeros((1, 2, 16, 16)))
 
 
-# Real photos (Chapter 9).
+# The benchmark (Chapter 8).
+
+METHODS = ["scratch", "adapters", "direct"]
 
 
 @pytest.fixture
-def reading(crop):
-    """A face's reading by a model of three AUs: a peak of 2 at the centre of AU 12's map."""
-    heatmaps = np.zeros((3, 16, 16))
-    heatmaps[1, 8, 8] = 2.0
-    heatmaps[2, 2:5, 2:5] = 0.5
-    return crop, heatmaps, np.array([0.0, 2.1, 0.4])
+def benchmark_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``scores`` and ``curves`` as run_grid returns them: two datasets, three methods, two AUs;
+    method k scores ICC 0.1 k, and its loss at step s is (k + 1) / s."""
+    scores, curves = [], []
+    for dataset, aus in (("bp4d-like", ["AU06", "AU12"]), ("disfa-like", ["AU01", "AU12"])):
+        for k, method in enumerate(METHODS):
+            key = {"dataset": dataset, "method": method, "design": "variable", "fold": 0, "train_subjects": 9}
+            scores += [{**key, "AU": au, "ICC": 0.1 * k, "MAE": 0.5} for au in [*aus, "mean"]]
+            curves += [{**key, "step": s, "train_loss": (k + 1) / s, "ICC_mean": 0.1 * k * s} for s in (1, 2)]
+    return pd.DataFrame(scores), pd.DataFrame(curves)
 
 
-def test_photo_explorer_draws_the_chosen_au_and_hides_values_below_the_threshold(widgets, reading):
-    explorer = widgets.photo_explorer({"a": reading, "b": reading}, (6, 12, 25))
-    assert explorer.redraws == 1 and png_of(explorer).startswith(b"\x89PNG")
-    assert explorer.shown.max() == 2.0 and "AU12" in explorer.figure.axes[0].get_title()
-    assert "answer 2.10" in explorer.figure.axes[0].get_title()
-    explorer.au.value = 0  # the maximum over all AUs
-    assert (explorer.shown > 0).sum() == 1 + 9
-    explorer.threshold.value = 1.0
-    assert (explorer.shown > 0).sum() == 1
-    explorer.opacity.value = 0.0
-    assert len(explorer.figure.axes[0].get_images()) == 1  # the face only
-    explorer.photo.value = "b"
-    assert explorer.redraws == 5
+def test_mean_icc_has_a_bar_per_method_and_a_panel_per_dataset(benchmark_tables):
+    scores, _ = benchmark_tables
+    fig = plot_mean_icc(scores[scores["AU"] == "mean"], METHODS)
+    assert [ax.get_title() for ax in fig.axes] == ["bp4d-like", "disfa-like"]
+    for ax in fig.axes:
+        assert [p.get_height() for p in ax.patches] == pytest.approx([0.0, 0.1, 0.2])
+        assert [t.get_text() for t in ax.get_xticklabels()] == METHODS
 
 
-def test_photo_explorer_rejects_bad_arguments(widgets, reading):
-    with pytest.raises(ValueError, match="must match 2 AUs"):
-        widgets.photo_explorer({"a": reading}, (6, 12))
-    with pytest.raises(ValueError, match="au=4 is not among"):
-        widgets.photo_explorer({"a": reading}, (6, 12, 25), au=4)
-    with pytest.raises(ValueError, match="photo='c' is not among a"):
-        widgets.photo_explorer({"a": reading}, (6, 12, 25), photo="c")
+def test_icc_per_au_leaves_the_mean_out(benchmark_tables):
+    scores, _ = benchmark_tables
+    fig = plot_icc_per_au(scores, METHODS)
+    assert [ax.get_title() for ax in fig.axes] == ["bp4d-like", "disfa-like"]
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["AU01", "AU12"]
+    assert len(fig.axes[0].patches) == len(METHODS) * 2
+
+
+def test_curves_follow_the_steps_and_divide_each_loss_by_its_datasets_zero_loss(benchmark_tables):
+    _, curves = benchmark_tables
+    icc = plot_icc_curves(curves, METHODS)
+    assert [ax.get_title() for ax in icc.axes] == ["bp4d-like", "disfa-like"]
+    np.testing.assert_allclose(icc.axes[0].lines[1].get_ydata(), [0.1, 0.2])  # adapters
+    ratios = plot_loss_ratios(curves, {"bp4d-like": 2.0, "disfa-like": 4.0}, METHODS)
+    bp4d, disfa = ([line for line in ax.lines if len(line.get_xdata())] for ax in ratios.axes)
+    assert len(bp4d) == 2 + 1  # direct regression left out; the line at 1
+    np.testing.assert_allclose(bp4d[0].get_ydata(), [0.5, 0.25])  # scratch: 1 / s / 2
+    np.testing.assert_allclose(disfa[1].get_ydata(), [0.5, 0.25])  # adapters: 2 / s / 4
+    assert list(bp4d[-1].get_ydata()) == [1, 1]
+    assert [t.get_text() for t in ratios.legends[0].get_texts()] == ["scratch", "adapters"]
+
+
+def test_subject_counts_show_a_point_per_method_and_count(benchmark_tables):
+    scores, _ = benchmark_tables
+    means = scores[(scores["AU"] == "mean") & (scores["dataset"] == "disfa-like")]
+    means = pd.concat([means, means.assign(train_subjects=3, ICC=means["ICC"] / 2)])
+    (ax,) = plot_subject_counts(means, ["scratch", "adapters"]).axes
+    assert ax.get_title().startswith("disfa-like; points: mean over folds")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["3", "9"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["scratch", "adapters"]
+
+
+# Real photos (Chapter 9).
 
 
 def test_face_reading_draws_every_au_and_a_bar_per_answer(reading):
-    from auheat.plots import plot_face_reading
-
     crop, heatmaps, levels = reading
     fig = plot_face_reading(crop, heatmaps, levels, (6, 12, 25), ncols=2)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
@@ -653,7 +516,6 @@ def test_face_reading_draws_every_au_and_a_bar_per_answer(reading):
 
 def test_found_faces_draw_a_box_and_landmarks_per_face(crop, landmarks):
     from auheat.faces import Face
-    from auheat.plots import plot_found_faces
 
     faces = [Face.from_landmarks(landmarks.astype(np.float64))]
     fig = plot_found_faces([crop, crop], [faces, []], ["one", "none"], ncols=2)

@@ -1,0 +1,526 @@
+"""Chapter 1's figures: a face aligned to its crop, where each AU shows, and the heatmap targets.
+
+Every function draws with matplotlib and returns the :class:`~matplotlib.figure.Figure`. Those
+that draw on one panel accept ``ax=`` to draw into an existing figure instead. Coordinates are
+crop pixels with pixel centres at integers; heatmaps are laid over their crop as
+:func:`auheat.figures.draw_heatmap` lays them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+
+from auheat.aus import (
+    ACTION_UNITS,
+    MAX_INTENSITY,
+    au_centres,
+    crop_to_heatmap,
+    get_au,
+    heatmap_to_crop,
+    resolve_aus,
+)
+from auheat.data.align import ANCHOR_LANDMARKS, ANCHOR_POSITIONS_256
+from auheat.figures._common import (
+    INTENSITIES,
+    AUSelection,
+    as_numpy,
+    check_image,
+    check_landmarks,
+    check_square_crop,
+    draw_heatmap,
+    new_axes,
+    show_face,
+)
+from auheat.heatmaps import DESIGNS, check_design, encode_heatmaps
+
+
+def plot_alignment(
+    image: np.ndarray,
+    landmarks: np.ndarray | torch.Tensor,
+    crop: np.ndarray,
+    landmarks_crop: np.ndarray | torch.Tensor,
+    *,
+    margin: float = 0.6,
+    figsize: tuple[float, float] = (10.0, 5.0),
+) -> Figure:
+    """A photo next to its aligned crop, with the three landmarks that fix the alignment.
+
+    Args:
+        image: [H, W, 3] RGB photo.
+        landmarks: [68, 2] float, image pixels.
+        crop: [S, S, 3] RGB crop made by :func:`auheat.data.align.align_face`.
+        landmarks_crop: [68, 2] float, crop pixels.
+        margin: the photo panel shows the landmarks' bounding box widened by this fraction of
+            its size on each side.
+        figsize: figure size, inches.
+
+    Returns:
+        The figure: the photo (zoomed on the face) with the anchor landmarks, and the crop with
+        the anchors' fixed target positions (crosses) scaled to the crop's size.
+    """
+    image = check_image(image)
+    landmarks = check_landmarks(landmarks)
+    crop = check_square_crop(crop)
+    landmarks_crop = check_landmarks(landmarks_crop)
+    anchors = list(ANCHOR_LANDMARKS)
+    fig, (left, right) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    for ax, picture, points in ((left, image, landmarks), (right, crop, landmarks_crop)):
+        show_face(ax, picture)
+        ax.scatter(points[:, 0], points[:, 1], s=6, c="#4fc3f7", linewidths=0, label="68 landmarks")
+        ax.scatter(
+            points[anchors, 0],
+            points[anchors, 1],
+            s=50,
+            c="#ff5252",
+            edgecolors="white",
+            linewidths=0.8,
+            label=f"anchors {', '.join(map(str, anchors))}",
+        )
+        for index in anchors:
+            ax.annotate(
+                str(index),
+                points[index],
+                xytext=(6, -6),
+                textcoords="offset points",
+                color="white",
+                fontsize=9,
+            )
+    low, high = np.nanmin(landmarks, 0), np.nanmax(landmarks, 0)
+    middle, half = (low + high) / 2, float((high - low).max()) * (0.5 + margin)
+    left.set_xlim(middle[0] - half, middle[0] + half)
+    left.set_ylim(middle[1] + half, middle[1] - half)
+    left.set_title(f"photo {image.shape[1]}x{image.shape[0]} (zoomed on the face)")
+    targets = ANCHOR_POSITIONS_256 * crop.shape[0] / 256
+    right.scatter(
+        targets[:, 0], targets[:, 1], marker="+", s=160, c="#ffeb3b", linewidths=1.5, label="anchor targets"
+    )
+    right.set_title(f"aligned crop {crop.shape[1]}x{crop.shape[0]}")
+    for ax in (left, right):
+        ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
+    return fig
+
+
+def unique_centres(
+    landmarks: np.ndarray | torch.Tensor, aus: AUSelection = None
+) -> list[tuple[np.ndarray, tuple[int, ...]]]:
+    """The distinct places where the AUs show, each with the AUs that share it.
+
+    Several AUs are anchored on the same landmarks (AU12, AU14 and AU15 all on the lip
+    corners), so a figure labels each place once with all its AUs.
+
+    Args:
+        landmarks: [68, 2] float, (x, y) pixels of one face.
+        aus: dataset name or AU numbers; ``None`` means the whole catalogue.
+
+    Returns:
+        A list of ``(centre [2] pixels, AU numbers)``, in catalogue order of first appearance.
+        Centres built from a NaN landmark are left out.
+    """
+    numbers = tuple(ACTION_UNITS) if aus is None else resolve_aus(aus)
+    points = torch.as_tensor(check_landmarks(landmarks))[None]
+    centres = au_centres(points, numbers)[0].numpy()  # [K, C, 2]
+    groups: dict[tuple[float, float], tuple[np.ndarray, list[int]]] = {}
+    for number, au_centre in zip(numbers, centres, strict=True):
+        for centre in au_centre:
+            if np.isnan(centre).any():
+                continue
+            key = (round(float(centre[0]), 3), round(float(centre[1]), 3))
+            if key not in groups:
+                groups[key] = (centre, [])
+            if number not in groups[key][1]:
+                groups[key][1].append(number)
+    return [(centre, tuple(sharing)) for centre, sharing in groups.values()]
+
+
+def plot_au_centres(
+    image: np.ndarray,
+    landmarks: np.ndarray | torch.Tensor,
+    aus: AUSelection = None,
+    *,
+    show_landmarks: bool = True,
+    ax: Axes | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] = (6.0, 6.0),
+) -> Figure:
+    """A face with its 68 landmarks and the centres of its AUs, each centre labelled by its AUs.
+
+    Args:
+        image: [H, W, 3] RGB, uint8 or float in [0, 1].
+        landmarks: [68, 2] float, (x, y) pixels of ``image``.
+        aus: dataset name or AU numbers; ``None`` draws the whole catalogue.
+        show_landmarks: also draw the 68 landmarks (small dots).
+        ax: draw into this axes instead of a new figure.
+        title: axes title.
+        figsize: size of a new figure, inches.
+
+    Returns:
+        The figure. Labels list the AU numbers that share a centre, e.g. ``12/14/15``; they are
+        placed away from the face's vertical midline so that the two sides do not collide.
+    """
+    image = check_image(image)
+    landmarks = check_landmarks(landmarks)
+    fig, ax = new_axes(ax, figsize)
+    show_face(ax, image)
+    if show_landmarks:
+        ax.scatter(landmarks[:, 0], landmarks[:, 1], s=6, c="#4fc3f7", linewidths=0, label="68 landmarks")
+    groups = unique_centres(landmarks, aus)
+    if groups:
+        xy = np.stack([c for c, _ in groups])
+        ax.scatter(
+            xy[:, 0], xy[:, 1], s=40, c="#ffeb3b", edgecolors="black", linewidths=0.8, label="AU centres"
+        )
+    midline = float(np.nanmean(landmarks[27:31, 0]))  # the nose bridge
+    scale = float(np.nanmax(landmarks[:, 0]) - np.nanmin(landmarks[:, 0])) or 1.0
+    for centre, numbers in groups:
+        left = centre[0] < midline - 0.02 * scale
+        right = centre[0] > midline + 0.02 * scale
+        dx = -8 if left else (8 if right else 10)
+        ha = "right" if left else "left"
+        ax.annotate(
+            "/".join(str(n) for n in numbers),
+            xy=(float(centre[0]), float(centre[1])),
+            xytext=(dx, 0),
+            textcoords="offset points",
+            ha=ha,
+            va="center",
+            fontsize=8,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
+    ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
+    ax.set_title(title if title is not None else "AU centres (labels: AU numbers)")
+    return fig
+
+
+def plot_au_atlas(
+    image: np.ndarray,
+    landmarks: np.ndarray | torch.Tensor,
+    aus: AUSelection = None,
+    *,
+    ncols: int = 5,
+    panel_size: float = 2.2,
+) -> Figure:
+    """One small panel per AU: the face with that AU's centres and the landmarks that define them.
+
+    Args:
+        image: [H, W, 3] RGB, uint8 or float in [0, 1].
+        landmarks: [68, 2] float, (x, y) pixels of ``image``.
+        aus: dataset name or AU numbers; ``None`` draws the whole catalogue.
+        ncols: panels per row.
+        panel_size: side of one panel, inches.
+
+    Returns:
+        The figure, with one axes per AU (unused grid cells are removed).
+    """
+    image = check_image(image)
+    landmarks = check_landmarks(landmarks)
+    numbers = tuple(ACTION_UNITS) if aus is None else resolve_aus(aus)
+    if ncols < 1:
+        raise ValueError(f"ncols must be at least 1, got {ncols}")
+    ncols = min(ncols, len(numbers))
+    nrows = -(-len(numbers) // ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_size * ncols, panel_size * nrows + 0.3),
+        layout="constrained",
+        squeeze=False,
+    )
+    centres = au_centres(torch.as_tensor(landmarks)[None], numbers)[0].numpy()  # [K, C, 2]
+    for ax, number, au_centre in zip(axes.flat, numbers, centres, strict=False):
+        au = get_au(number)
+        show_face(ax, image)
+        anchors = sorted({i for points in au.centres for i in points})
+        ax.scatter(landmarks[anchors, 0], landmarks[anchors, 1], s=8, c="#4fc3f7", linewidths=0)
+        used = ~np.isnan(au_centre).any(-1)
+        ax.scatter(
+            au_centre[used, 0], au_centre[used, 1], s=36, c="#ffeb3b", edgecolors="black", linewidths=0.8
+        )
+        ax.set_title(f"{au.label}\n{au.name}", fontsize=9)
+    for ax in axes.flat[len(numbers) :]:
+        ax.remove()
+    fig.suptitle("Where each AU shows: its centres (yellow) and their landmarks (blue)")
+    return fig
+
+
+def plot_heatmap_overlay(
+    crop: np.ndarray,
+    heatmap: np.ndarray | torch.Tensor,
+    *,
+    landmarks: np.ndarray | torch.Tensor | None = None,
+    peaks: np.ndarray | torch.Tensor | None = None,
+    vmax: float = MAX_INTENSITY,
+    colorbar: bool = True,
+    interpolation: str = "bilinear",
+    ax: Axes | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] = (5.5, 4.8),
+) -> Figure:
+    """One AU heatmap over an aligned face crop.
+
+    Args:
+        crop: [S, S, 3] RGB face crop (S = 256 for the models).
+        heatmap: [h, h] float, heatmap pixels (h = 64 for the models); upsampled for display.
+        landmarks: optional [68, 2] crop pixels, drawn as small dots.
+        peaks: optional [N, 2] (x, y) in *heatmap* pixels, e.g. ``decode_heatmaps(...).locations``;
+            drawn as crosses at ``heatmap_to_crop(peaks)``. NaN rows are skipped.
+        vmax: value drawn with the top colour (5 for intensities, 1 for binary targets).
+        colorbar: add a colorbar labelled "target value".
+        interpolation: ``"bilinear"`` or ``"nearest"``.
+        ax: draw into this axes instead of a new figure.
+        title: axes title.
+        figsize: size of a new figure, inches.
+
+    Returns:
+        The figure (``ax``'s when given), showing the whole crop.
+    """
+    crop = check_square_crop(crop)
+    fig, ax = new_axes(ax, figsize)
+    show_face(ax, crop)
+    image = draw_heatmap(ax, heatmap, crop_size=crop.shape[0], vmax=vmax, interpolation=interpolation)
+    h = image.get_array().shape[0]
+    if landmarks is not None:
+        points = check_landmarks(landmarks)
+        ax.scatter(points[:, 0], points[:, 1], s=4, c="#4fc3f7", linewidths=0)
+    if peaks is not None:
+        peaks = as_numpy(peaks).astype(np.float64).reshape(-1, 2)
+        peaks = peaks[~np.isnan(peaks).any(-1)]
+        xy = heatmap_to_crop(torch.as_tensor(peaks), crop.shape[0], h).numpy()
+        ax.scatter(xy[:, 0], xy[:, 1], marker="x", s=50, c="#00e676", linewidths=1.5, label="decoded peak")
+        ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
+    ax.set_xlim(-0.5, crop.shape[0] - 0.5)
+    ax.set_ylim(crop.shape[0] - 0.5, -0.5)
+    if colorbar:
+        fig.colorbar(image, ax=ax, label="target value", shrink=0.85)
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+def _au_heatmaps(
+    landmarks: np.ndarray,
+    au: int,
+    intensities: Sequence[float],
+    design: str,
+    crop_size: int,
+    heatmap_size: int,
+) -> np.ndarray:
+    """[len(intensities), h, h] targets of one AU for one face at several intensities."""
+    points = crop_to_heatmap(torch.as_tensor(landmarks, dtype=torch.float32), crop_size, heatmap_size)
+    batch = points[None].expand(len(intensities), -1, -1)
+    levels = torch.tensor(list(intensities), dtype=torch.float32)[:, None]
+    return encode_heatmaps(batch, levels, [au], size=heatmap_size, design=design)[:, 0].numpy()
+
+
+def _zoom_window(
+    landmarks: np.ndarray, au: int, margin: float | None, crop_size: int
+) -> tuple[float, float, float, float]:
+    """(left, right, bottom, top) of a square view around an AU's centres, ``margin`` pixels wide."""
+    full = (-0.5, crop_size - 0.5, crop_size - 0.5, -0.5)
+    if margin is None:
+        return full
+    centres = au_centres(torch.as_tensor(landmarks)[None], [au])[0, 0].numpy()
+    centres = centres[~np.isnan(centres).any(-1)]
+    if len(centres) == 0:
+        return full
+    low, high = centres.min(0) - margin, centres.max(0) + margin
+    middle, half = (low + high) / 2, float((high - low).max()) / 2
+    left, right = middle[0] - half, middle[0] + half
+    top, bottom = middle[1] - half, middle[1] + half
+    return (float(left), float(right), float(bottom), float(top))
+
+
+def _target_panel(
+    ax: Axes, crop: np.ndarray, heatmap: np.ndarray, window: tuple[float, float, float, float], vmax: float
+) -> AxesImage:
+    """One target over the face, zoomed to ``window`` (left, right, bottom, top); its image."""
+    show_face(ax, crop)
+    image = draw_heatmap(ax, heatmap, crop_size=crop.shape[0], vmax=vmax)
+    ax.set_xlim(window[0], window[1])
+    ax.set_ylim(window[2], window[3])
+    return image
+
+
+def plot_design_grid(
+    crop: np.ndarray,
+    landmarks: np.ndarray | torch.Tensor,
+    au: int,
+    *,
+    intensities: Sequence[float] = INTENSITIES,
+    designs: Sequence[str] = DESIGNS,
+    heatmap_size: int = 64,
+    margin: float | None = 40.0,
+    panel_size: float = 1.7,
+) -> Figure:
+    """The targets of one AU on one face: a row per design, a column per intensity.
+
+    Args:
+        crop: [S, S, 3] RGB aligned face crop.
+        landmarks: [68, 2] float, crop pixels.
+        au: AU number from the catalogue.
+        intensities: the labelled intensities of the columns, each in [0, 5].
+        designs: the rows, names from :data:`auheat.heatmaps.DESIGNS`.
+        heatmap_size: side of the targets, heatmap pixels.
+        margin: the panels show the square around the AU's centres widened by this many crop
+            pixels on each side; ``None`` shows the whole crop.
+        panel_size: side of one panel, inches.
+
+    Returns:
+        The figure: ``len(designs) * len(intensities)`` panels and one colorbar per row (0..5
+        for designs whose amplitude is the intensity, 0..1 for ``"binary"``).
+    """
+    crop = check_square_crop(crop)
+    landmarks = check_landmarks(landmarks)
+    au_entry = get_au(au)
+    if not designs or not intensities:
+        raise ValueError("designs and intensities must each name at least one value")
+    for design in designs:
+        check_design(design)
+    bad = [i for i in intensities if not 0 <= i <= MAX_INTENSITY]
+    if bad:
+        raise ValueError(f"intensities must lie in [0, {MAX_INTENSITY:g}], got {bad}")
+    crop_size = crop.shape[0]
+    window = _zoom_window(landmarks, au, margin, crop_size)
+    fig, axes = plt.subplots(
+        len(designs),
+        len(intensities),
+        figsize=(panel_size * len(intensities) + 1.2, panel_size * len(designs) + 0.6),
+        layout="constrained",
+        squeeze=False,
+    )
+    for row, design in zip(axes, designs, strict=True):
+        maps = _au_heatmaps(landmarks, au, intensities, design, crop_size, heatmap_size)
+        vmax = 1.0 if design == "binary" else MAX_INTENSITY
+        for ax, level, heatmap in zip(row, intensities, maps, strict=True):
+            image = _target_panel(ax, crop, heatmap, window, vmax)
+            if design == designs[0]:
+                ax.set_title(f"I = {level:g}")
+        row[0].set_ylabel(design, fontsize=11)
+        fig.colorbar(image, ax=list(row), shrink=0.9, pad=0.02, label="target value")
+    fig.suptitle(f"{au_entry.label} ({au_entry.name}): target per design and intensity")
+    return fig
+
+
+def plot_map_sizes(
+    crop: np.ndarray,
+    landmarks: np.ndarray | torch.Tensor,
+    au: int,
+    intensity: float,
+    *,
+    sizes: Sequence[int] = (64, 32, 16),
+    designs: Sequence[str] = ("fixed", "variable"),
+    margin: float | None = 40.0,
+    panel_size: float = 2.0,
+) -> Figure:
+    """One label drawn on maps of several sides: a row per design, a column per map side.
+
+    The target's lengths are defined on the paper's 64x64 map and scaled to each side
+    (:func:`auheat.heatmaps.target_geometry`), so every panel covers the same part of the face,
+    with fewer, larger pixels on a smaller map.
+
+    Args:
+        crop: [S, S, 3] RGB aligned face crop; landmarks: [68, 2] float, crop pixels.
+        au: AU number; intensity: its label, in [0, 5].
+        sizes: heatmap sides of the columns; designs: the rows.
+        margin: zoom around the AU's centres, crop pixels (``None``: the whole crop).
+        panel_size: side of one panel, inches.
+
+    Returns:
+        The figure: ``len(designs) * len(sizes)`` panels and one colorbar per row.
+    """
+    crop = check_square_crop(crop)
+    landmarks = check_landmarks(landmarks)
+    entry = get_au(au)
+    if not 0 <= intensity <= MAX_INTENSITY:
+        raise ValueError(f"intensity must lie in [0, {MAX_INTENSITY:g}], got {intensity}")
+    crop_size = crop.shape[0]
+    window = _zoom_window(landmarks, au, margin, crop_size)
+    fig, axes = plt.subplots(
+        len(designs),
+        len(sizes),
+        figsize=(panel_size * len(sizes) + 1.2, panel_size * len(designs) + 0.6),
+        layout="constrained",
+        squeeze=False,
+    )
+    for row, design in zip(axes, designs, strict=True):
+        check_design(design)
+        vmax = 1.0 if design == "binary" else MAX_INTENSITY
+        for ax, size in zip(row, sizes, strict=True):
+            heatmap = _au_heatmaps(landmarks, au, [intensity], design, crop_size, size)[0]
+            image = _target_panel(ax, crop, heatmap, window, vmax)
+            if design == designs[0]:
+                ax.set_title(f"{size}x{size} map")
+        row[0].set_ylabel(design, fontsize=11)
+        fig.colorbar(image, ax=list(row), shrink=0.9, pad=0.02, label="target value")
+    fig.suptitle(f"{entry.label} at I = {intensity:g} on maps of {', '.join(map(str, sizes))} pixels")
+    return fig
+
+
+def plot_target_profiles(
+    landmarks: np.ndarray | torch.Tensor,
+    au: int,
+    *,
+    intensities: Sequence[float] = (1, 2, 3, 4, 5),
+    designs: Sequence[str] = DESIGNS,
+    crop_size: int = 256,
+    heatmap_size: int = 64,
+    half_width: float = 40.0,
+) -> Figure:
+    """Cross-sections of one AU's targets through its first centre, one panel per design.
+
+    Each line is the heatmap row that holds the target's peak, plotted against the horizontal
+    distance from the centre in crop pixels (one marker per heatmap pixel), so the amplitude and
+    the width of each design can be read off directly.
+
+    Args:
+        landmarks: [68, 2] float, crop pixels.
+        au: AU number from the catalogue.
+        intensities: one line per intensity, each in [0, 5].
+        designs: one panel per design.
+        crop_size, heatmap_size: sides of the crop and of the heatmap, pixels.
+        half_width: the x-axis spans +/- this many crop pixels around the centre.
+
+    Returns:
+        The figure: one panel per design sharing the y-axis, one line per intensity.
+    """
+    landmarks = check_landmarks(landmarks)
+    get_au(au)
+    if not designs or not intensities:
+        raise ValueError("designs and intensities must each name at least one value")
+    for design in designs:
+        check_design(design)
+    centre = au_centres(torch.as_tensor(landmarks)[None], [au])[0, 0, 0].numpy()
+    if np.isnan(centre).any():
+        raise ValueError(f"AU {au}'s first centre is built from a NaN landmark; nothing to cut through")
+    centre_hm = crop_to_heatmap(torch.as_tensor(centre), crop_size, heatmap_size).numpy()
+    row = int(np.clip(np.round(centre_hm[1]), 0, heatmap_size - 1))
+    x_crop = heatmap_to_crop(torch.arange(heatmap_size, dtype=torch.float64), crop_size, heatmap_size).numpy()
+    near = np.abs(x_crop - centre[0]) <= half_width
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(intensities)))
+    fig, axes = plt.subplots(
+        1, len(designs), figsize=(3.6 * len(designs), 3.2), layout="constrained", sharey=True, squeeze=False
+    )
+    for ax, design in zip(axes[0], designs, strict=True):
+        maps = _au_heatmaps(landmarks, au, intensities, design, crop_size, heatmap_size)
+        for level, heatmap, colour in zip(intensities, maps, colours, strict=True):
+            ax.plot(
+                x_crop[near] - centre[0],
+                heatmap[row, near],
+                marker=".",
+                ms=4,
+                color=colour,
+                label=f"I = {level:g}",
+            )
+        ax.set_title(design)
+        ax.set_xlabel("x offset from the centre (crop pixels)")
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("target value")
+    axes[0, -1].legend(fontsize=8, loc="upper right")
+    fig.suptitle(f"{get_au(au).label}: a row through the target's peak")
+    return fig
