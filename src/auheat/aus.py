@@ -30,8 +30,9 @@ class ActionUnit:
         return f"AU{self.number:02d}"
 
 
-# Anchors used by a public heatmap-based AU intensity pipeline (see PAPER.md); the paper's own
-# Table 1 could not be checked, so this table is a documented project choice.
+# Anchors as a public heatmap-based AU intensity pipeline places them (its source is not named in
+# the project's records); the paper's own Table 1 could not be checked, so this table is a
+# documented project choice, kept in this one place so that it can be corrected.
 _CATALOGUE = (
     ActionUnit(1, "inner brow raiser", ((21,), (22,), (21, 22, 27))),
     ActionUnit(2, "outer brow raiser", ((18,), (25,))),

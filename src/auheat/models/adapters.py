@@ -1,4 +1,4 @@
-"""Transfer by adaptation layers (PAPER.md, method b): the landmark network is frozen, small new
+"""Transfer by adaptation layers (the paper's method b, Chapter 5): the landmark network is frozen, small new
 layers learn the AUs.
 
 :class:`Adapters` is the design of the "adaptation" model released by the authors' group: new

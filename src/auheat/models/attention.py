@@ -1,4 +1,5 @@
-"""Transfer by attention maps (PAPER.md, method c): the frozen landmark network says where to look.
+"""Transfer by attention maps (the paper's method c, Chapter 6): the frozen landmark network
+says where to look.
 
 The frozen FAN's landmark heatmaps are mapped by a 1x1 convolution to one attention map per AU
 (sigmoid, in [0, 1]). Each AU has its own small group of feature channels, computed from the

@@ -1,4 +1,4 @@
-"""Direct regression, the baseline that shows what heatmaps add (PAPER.md, "Baselines").
+"""Direct regression, the baseline that shows what heatmaps add (Chapter 8).
 
 The other baseline, training from scratch, is :class:`auheat.models.finetune.FineTune` on a
 freshly initialised FAN (``build_model("scratch", ...)``).

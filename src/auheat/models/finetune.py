@@ -1,4 +1,4 @@
-"""Transfer by fine-tuning (PAPER.md, method a), and the same network trained from scratch.
+"""Transfer by fine-tuning (the paper's method a, Chapter 4), and the same network trained from scratch.
 
 The landmark network is kept whole; its last landmark convolution (68 heatmaps) is replaced by a
 1x1 convolution to K AU heatmaps. Either every layer trains, or only the last stack.

@@ -1,4 +1,4 @@
-"""Transfer by reparametrisation (PAPER.md, method d): the landmark network's filters are kept
+"""Transfer by reparametrisation (the paper's method d, Chapter 7): the landmark network's filters are kept
 frozen and only remixed.
 
 Every convolution weight W [C_out, C_in, k, k] of the FAN becomes W' = A W, where A [C_out, C_out]
