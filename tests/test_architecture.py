@@ -1,0 +1,68 @@
+"""The library's layout: imports run one way, from the chapters' layers down to the AU catalogue."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parents[1] / "src" / "auheat"
+
+# Lowest first. A module imports only from its own layer or the ones below (the package's
+# own __version__ aside), so each layer can be read, tested and taught without those above it.
+LAYERS = (
+    ("atomic", "cache", "checkpoint", "aus", "heatmaps", "metrics"),
+    ("data",),
+    ("synth",),
+    ("models",),
+    ("tasks", "train", "pretraining"),
+    ("experiment", "grid", "recipes", "predict", "speed"),
+    ("figures",),
+    ("widgets", "cli", "__main__"),
+)
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[1]
+    for number, names in enumerate(LAYERS):
+        if top in names:
+            return number
+    raise AssertionError(f"{module} is in no layer of tests/test_architecture.py: add it to one")
+
+
+def library_modules() -> list[tuple[str, Path]]:
+    modules = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        parts = path.relative_to(SOURCE.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if len(parts) > 1:
+            modules.append((".".join(parts), path))
+    return modules
+
+
+def imported(path: Path) -> set[str]:
+    """The auheat modules a file imports, at its top or inside functions."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("auheat."):
+            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.module == "auheat":
+            names.update(f"auheat.{a.name}" for a in node.names if a.name != "__version__")
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.startswith("auheat."))
+    return names
+
+
+@pytest.mark.parametrize(("module", "path"), library_modules(), ids=lambda m: m if isinstance(m, str) else "")
+def test_a_module_imports_only_its_own_layer_or_those_below(module, path):
+    upward = sorted(name for name in imported(path) if layer_of(name) > layer_of(module))
+    assert not upward, f"{module} (layer {layer_of(module)}) imports {upward} from a layer above it"
+
+
+def test_the_layer_check_sees_an_upward_import(tmp_path):
+    # The check itself: a data module that imports the training loop is refused.
+    path = tmp_path / "prepare.py"
+    path.write_text("def f():\n    from auheat.train import Trainer\n")
+    assert {name for name in imported(path) if layer_of(name) > layer_of("auheat.data.prepare")} == {
+        "auheat.train"
+    }
