@@ -13,9 +13,10 @@ import pytest
 from auheat.aus import dataset_aus
 from auheat.data.dataset import PreparedDataset, read_frames, read_meta
 from auheat.data.layouts import bp4d_layout, disfa_layout, fera2017_layout, template_regex
-from auheat.data.prepare import DONE, PreparationError, PrepareOptions, prepare_dataset
+from auheat.data.prepare import PreparationError, PrepareOptions, prepare_dataset
 from auheat.data.protocols import DISFA_FOLDS, load_protocol
 from auheat.data.raw import RawDataError, read_intensity_file
+from auheat.data.subject import DONE
 from auheat.synth.standin import write_disfa_tree, write_intensity_file, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,12 +106,14 @@ def test_a_rerun_skips_finished_subjects_and_rebuilds_one_without_its_marker(tre
     assert not (tmp_path / "disfa").exists()
     (work / "SN013" / DONE).unlink()  # as if killed while writing: never trusted
     video.write_bytes(good)
-    import auheat.data.prepare as prepare
+    import auheat.data.subject as subject_module
 
-    sessions, real = [], prepare._prepare_session
+    sessions, real = [], subject_module._prepare_session
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(
-            prepare, "_prepare_session", lambda subject, *a: sessions.append(subject) or real(subject, *a)
+            subject_module,
+            "_prepare_session",
+            lambda subject, *a: sessions.append(subject) or real(subject, *a),
         )
         out = prepare_disfa(tree, tmp_path / "disfa", work=work, keep_shards=True)
     assert sorted(sessions) == ["SN003", "SN013"]  # SN001 was finished: read, not prepared again

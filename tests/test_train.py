@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 
 from auheat.checkpoint import load_checkpoint, read_info, save_checkpoint
 from auheat.data.dataset import PreparedDataset
-from auheat.data.inputs import CachedInputs, jitter
+from auheat.data.inputs import CachedInputs, FeatureCache, jitter
 from auheat.data.protocols import split_protocol
 from auheat.data.writer import DatasetWriter
 from auheat.heatmaps import encode_heatmaps
@@ -18,7 +18,6 @@ from auheat.tasks import AUTask, LandmarkTask, fit_calibration, masked_mse, norm
 from auheat.train import (
     LAST,
     LOG,
-    FeatureCache,
     TrainConfig,
     Trainer,
     _EpochSampler,

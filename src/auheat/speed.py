@@ -189,10 +189,11 @@ TRAIN_SETTINGS = {
 
 def _time_methods(train, fan, steps: int, batch: int, input_size: int, seed: int, folder: str) -> list[dict]:
     """One row per method and setting of :func:`bench_train`."""
+    from auheat.data.inputs import FeatureCache
     from auheat.models import build_model
     from auheat.models.factory import METHODS
     from auheat.tasks import AUTask
-    from auheat.train import FeatureCache, TrainConfig, Trainer
+    from auheat.train import TrainConfig, Trainer
 
     rows = []
     for method in METHODS:

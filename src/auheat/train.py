@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 from auheat.atomic import write_atomically
 from auheat.checkpoint import load_checkpoint, save_checkpoint
 from auheat.data.dataset import PreparedDataset
-from auheat.data.inputs import CachedInputs, jitter, prepare_batch
+from auheat.data.inputs import CachedInputs, FeatureCache, jitter, prepare_batch
 from auheat.models.base import AUModel
 from auheat.tasks import AUTask, LandmarkTask, fit_calibration
 
@@ -85,50 +85,6 @@ def run_model(model: torch.nn.Module, inputs: torch.Tensor | Sequence[torch.Tens
     if isinstance(inputs, torch.Tensor):
         return model(inputs)
     return model.from_features(tuple(inputs))
-
-
-class FeatureCache(Dataset):
-    """A model's frozen features of every frame of a dataset, computed once, as samples.
-
-    Each sample holds ``features`` (the tuple :meth:`auheat.models.AUModel.frozen_features` gives
-    for that frame), ``landmarks`` in input pixels and ``intensities``; training then runs only the
-    new layers (:meth:`auheat.models.AUModel.from_features`). Valid while the landmark network
-    takes no gradient and the input is not augmented, which the :class:`Trainer` checks.
-    """
-
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        dataset: Dataset,
-        device: torch.device,
-        input_size: int,
-        batch_size: int = 64,
-        progress: bool = True,
-    ) -> None:
-        self.aus = getattr(dataset, "aus", None)
-        self.intensities = getattr(dataset, "intensities", None)
-        # Its own generator, so building the cache leaves the global random state as it was.
-        loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator())
-        features, landmarks, intensities = [], [], []
-        with torch.no_grad():
-            for batch in tqdm(loader, desc="frozen features", disable=not progress, leave=False):
-                images, points, labels = prepare_batch(batch, device, input_size)
-                features.append([f.cpu() for f in model.frozen_features(images)])
-                landmarks.append(points.cpu())
-                intensities.append(labels.cpu())
-        self.features = [torch.cat(parts) for parts in zip(*features, strict=True)]
-        self.landmarks = torch.cat(landmarks)
-        self._intensities = torch.cat(intensities)
-
-    def __len__(self) -> int:
-        return len(self.landmarks)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {
-            "features": tuple(f[i] for f in self.features),
-            "landmarks": self.landmarks[i],
-            "intensities": self._intensities[i],
-        }
 
 
 class _EpochSampler(Sampler[int]):

@@ -172,7 +172,7 @@ def prepare_batch(
 
     Crops of another side are resized as the input cache resizes them (:func:`resize_images`),
     to 8-bit pixels first, so cached and uncached runs see the same input. A batch of cached
-    features (:class:`auheat.train.FeatureCache`) gives the tuple of feature tensors in place of the images.
+    features (:class:`FeatureCache`) gives the tuple of feature tensors in place of the images.
     """
     device = torch.device(device)
     landmarks = batch["landmarks"].to(device, non_blocking=True)
@@ -185,3 +185,47 @@ def prepare_batch(
         images = resize_images(images, input_size)
         landmarks = crop_to_heatmap(landmarks, crop_size=crop, heatmap_size=input_size)
     return images.float().div_(255.0), landmarks, intensities
+
+
+class FeatureCache(Dataset):
+    """A model's frozen features of every frame of a dataset, computed once, as samples.
+
+    Each sample holds ``features`` (the tuple :meth:`auheat.models.AUModel.frozen_features` gives
+    for that frame), ``landmarks`` in input pixels and ``intensities``; training then runs only the
+    new layers (:meth:`auheat.models.AUModel.from_features`). Valid while the landmark network
+    takes no gradient and the input is not augmented, which the :class:`auheat.train.Trainer` checks.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        dataset: Dataset,
+        device: torch.device,
+        input_size: int,
+        batch_size: int = 64,
+        progress: bool = True,
+    ) -> None:
+        self.aus = getattr(dataset, "aus", None)
+        self.intensities = getattr(dataset, "intensities", None)
+        # Its own generator, so building the cache leaves the global random state as it was.
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator())
+        features, landmarks, intensities = [], [], []
+        with torch.no_grad():
+            for batch in tqdm(loader, desc="frozen features", disable=not progress, leave=False):
+                images, points, labels = prepare_batch(batch, device, input_size)
+                features.append([f.cpu() for f in model.frozen_features(images)])
+                landmarks.append(points.cpu())
+                intensities.append(labels.cpu())
+        self.features = [torch.cat(parts) for parts in zip(*features, strict=True)]
+        self.landmarks = torch.cat(landmarks)
+        self._intensities = torch.cat(intensities)
+
+    def __len__(self) -> int:
+        return len(self.landmarks)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {
+            "features": tuple(f[i] for f in self.features),
+            "landmarks": self.landmarks[i],
+            "intensities": self._intensities[i],
+        }
