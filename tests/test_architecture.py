@@ -66,3 +66,9 @@ def test_the_layer_check_sees_an_upward_import(tmp_path):
     assert {name for name in imported(path) if layer_of(name) > layer_of("auheat.data.prepare")} == {
         "auheat.train"
     }
+
+
+@pytest.mark.parametrize(("module", "path"), library_modules(), ids=lambda m: m if isinstance(m, str) else "")
+def test_a_module_stays_short_enough_to_read_in_one_sitting(module, path):
+    lines = len(path.read_text().splitlines())
+    assert lines <= 500, f"{module} has {lines} lines: split it by what its parts do"

@@ -2,8 +2,10 @@
 
 A chapter writes ``from auheat import figures`` and calls ``figures.plot_...``:
 
-- :mod:`auheat.figures.targets` (Chapter 1): alignment, AU centres, heatmap targets;
-- :mod:`auheat.figures.synth` (Chapter 2): SynthFACS faces, their AUs, label statistics;
+- :mod:`auheat.figures.targets` (Chapter 1): alignment, AU centres, heatmaps over a face;
+- :mod:`auheat.figures.designs` (Chapter 1): the target designs compared;
+- :mod:`auheat.figures.synth` (Chapter 2): SynthFACS faces and their AUs;
+- :mod:`auheat.figures.labels` (Chapter 2): label statistics of a dataset;
 - :mod:`auheat.figures.landmarks` (Chapter 3): the landmark network;
 - :mod:`auheat.figures.transfer` (Chapters 4 to 7): learning curves, a model's maps over faces;
 - :mod:`auheat.figures.benchmark` (Chapter 8): the benchmark of the transfer methods;
@@ -23,6 +25,8 @@ from auheat.figures.benchmark import (
     plot_mean_icc,
     plot_subject_counts,
 )
+from auheat.figures.designs import plot_design_grid, plot_map_sizes, plot_target_profiles
+from auheat.figures.labels import plot_cooccurrence, plot_label_histograms, plot_session_labels
 from auheat.figures.landmarks import (
     plot_fan_outputs,
     plot_landmark_heatmaps,
@@ -33,21 +37,15 @@ from auheat.figures.photos import plot_face_reading, plot_found_faces
 from auheat.figures.synth import (
     plot_au_change_maps,
     plot_au_gallery,
-    plot_cooccurrence,
     plot_dataset_samples,
     plot_face_targets,
     plot_faces,
-    plot_label_histograms,
-    plot_session_labels,
 )
 from auheat.figures.targets import (
     plot_alignment,
     plot_au_atlas,
     plot_au_centres,
-    plot_design_grid,
     plot_heatmap_overlay,
-    plot_map_sizes,
-    plot_target_profiles,
     unique_centres,
 )
 from auheat.figures.transfer import (
