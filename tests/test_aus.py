@@ -6,10 +6,9 @@ from auheat.aus import (
     DATASET_AUS,
     MAX_CENTRES,
     au_centres,
-    crop_to_heatmap,
     dataset_aus,
     get_au,
-    heatmap_to_crop,
+    rescale_points,
     resolve_aus,
 )
 
@@ -72,8 +71,8 @@ def test_centres_reject_wrong_shapes_and_integer_landmarks():
 
 def test_crop_and_heatmap_frames_are_inverse_and_align_pixel_centres():
     points = torch.tensor([[-0.5, -0.5], [1.5, 1.5], [255.5, 127.5]])
-    heat = crop_to_heatmap(points)
+    heat = rescale_points(points, 256, 64)
     # The outer edge of the crop is the outer edge of the heatmap; 4 crop pixels make one.
     torch.testing.assert_close(heat[0], torch.tensor([-0.5, -0.5]))
     torch.testing.assert_close(heat[1], torch.tensor([0.0, 0.0]))
-    torch.testing.assert_close(heatmap_to_crop(heat), points)
+    torch.testing.assert_close(rescale_points(heat, 64, 256), points)

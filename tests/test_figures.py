@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from auheat.aus import ACTION_UNITS, heatmap_to_crop
+from auheat.aus import ACTION_UNITS, rescale_points
 from auheat.data.dataset import PreparedDataset
 from auheat.data.protocols import folds_protocol
 from auheat.figures import (
@@ -108,7 +108,7 @@ def test_atlas_has_one_panel_per_au(crop, landmarks):
 def test_heatmap_extent_puts_pixel_centres_where_the_library_maps_them():
     left, right, bottom, top = heatmap_extent(64, 256)
     centres = left + (np.arange(64) + 0.5) * (right - left) / 64
-    expected = heatmap_to_crop(torch.arange(64, dtype=torch.float64), 256, 64).numpy()
+    expected = rescale_points(torch.arange(64, dtype=torch.float64), 64, 256).numpy()
     np.testing.assert_allclose(centres, expected)
     assert (left, top) == (-0.5, -0.5) and (right, bottom) == (255.5, 255.5)
 
@@ -124,7 +124,7 @@ def test_overlay_draws_face_heatmap_colorbar_and_peaks(crop, landmarks):
     assert image.get_array().shape == (64, 64)
     assert image.get_extent() == list(heatmap_extent(64, 256))
     peak_xy = ax.collections[-1].get_offsets()
-    np.testing.assert_allclose(peak_xy, heatmap_to_crop(decoded.locations[0], 256, 64).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(peak_xy, rescale_points(decoded.locations[0], 64, 256).numpy(), rtol=1e-5)
 
 
 def test_overlay_draws_into_a_given_axes(crop):

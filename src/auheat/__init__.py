@@ -1,6 +1,6 @@
 """auheat: heatmap regression for Action Unit intensity estimation with transfer learning from FAN."""
 
-from auheat.aus import ACTION_UNITS, DATASET_AUS, au_centres, crop_to_heatmap, dataset_aus, get_au
+from auheat.aus import ACTION_UNITS, DATASET_AUS, au_centres, dataset_aus, get_au, rescale_points
 from auheat.heatmaps import decode_heatmaps, encode_heatmaps, labelled_mask
 from auheat.metrics import icc31, mae, pcc, summary_table
 
@@ -10,7 +10,6 @@ __all__ = [
     "ACTION_UNITS",
     "DATASET_AUS",
     "au_centres",
-    "crop_to_heatmap",
     "dataset_aus",
     "decode_heatmaps",
     "encode_heatmaps",
@@ -19,5 +18,6 @@ __all__ = [
     "labelled_mask",
     "mae",
     "pcc",
+    "rescale_points",
     "summary_table",
 ]

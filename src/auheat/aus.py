@@ -139,17 +139,12 @@ def au_centres(landmarks: torch.Tensor, aus: str | int | list[int] | tuple[int, 
     return torch.where(used[None, ..., None], centres, nan)
 
 
-def crop_to_heatmap(points: torch.Tensor, crop_size: int = 256, heatmap_size: int = 64) -> torch.Tensor:
-    """Map pixel coordinates of a crop to those of a heatmap that covers the same square.
+def rescale_points(points: torch.Tensor, from_size: int, to_size: int) -> torch.Tensor:
+    """Map pixel coordinates in a square of side ``from_size`` to those of a square of side
+    ``to_size`` covering the same area: a crop to its heatmap (256 -> 64), a heatmap back to
+    its crop (64 -> 256), a crop to the network's input (256 -> 64 in the CPU recipe).
 
-    Pixel centres sit at integer coordinates in both frames, so a point at the centre of the
-    crop's pixel 0 maps to ``(0 + 0.5) * heatmap_size / crop_size - 0.5``.
+    Pixel centres sit at integer coordinates in both frames, so the centre of the first pixel
+    maps to ``(0 + 0.5) * to_size / from_size - 0.5``.
     """
-    scale = heatmap_size / crop_size
-    return (points + 0.5) * scale - 0.5
-
-
-def heatmap_to_crop(points: torch.Tensor, crop_size: int = 256, heatmap_size: int = 64) -> torch.Tensor:
-    """Inverse of :func:`crop_to_heatmap`."""
-    scale = crop_size / heatmap_size
-    return (points + 0.5) * scale - 0.5
+    return (points + 0.5) * (to_size / from_size) - 0.5

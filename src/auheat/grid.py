@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from auheat.aus import crop_to_heatmap
+from auheat.aus import rescale_points
 from auheat.checkpoint import read_info
 from auheat.experiment import RunSpec, finished, protocol_datasets, train_or_load
 from auheat.tasks import AUTask
@@ -153,7 +153,7 @@ def zero_prediction(
     side = heatmap_size or input_size // 4
     task = AUTask(train.aus, design, loss_name=loss, foreground_weight=foreground_weight)
     # Stored in crop pixels; the task takes them in input pixels, as the trainer gives them.
-    landmarks = crop_to_heatmap(torch.as_tensor(train.landmarks), train.meta["crop_size"], input_size)
+    landmarks = rescale_points(torch.as_tensor(train.landmarks), train.meta["crop_size"], input_size)
     intensities = torch.as_tensor(train.intensities)
     losses, weights = [], []
     for start in range(0, len(train), 256):  # in chunks: the targets of every frame at once are large

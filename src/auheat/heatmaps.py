@@ -81,7 +81,7 @@ def encode_heatmaps(
 
     Args:
         landmarks: [B, 68, 2] float, (x, y) in heatmap pixels (pixel centres at integers; use
-            :func:`auheat.aus.crop_to_heatmap` for crop coordinates). NaN marks a missing point;
+            :func:`auheat.aus.rescale_points` from crop coordinates). NaN marks a missing point;
             a centre built from it is not drawn.
         intensities: [B, K] float in [0, 5]; NaN marks an unlabelled entry, whose channel stays
             zero (mask it out of the loss with :func:`labelled_mask`).

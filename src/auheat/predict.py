@@ -32,7 +32,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from auheat.atomic import write_atomically
-from auheat.aus import MAX_INTENSITY, get_au, heatmap_to_crop
+from auheat.aus import MAX_INTENSITY, get_au, rescale_points
 from auheat.data.align import CROP_SIZE, alignment_matrix, apply_affine, warp_image
 from auheat.data.faces import Face, Landmarker, make_landmarker
 from auheat.data.inputs import resize_images
@@ -159,7 +159,7 @@ class FaceReader:
         intensities = self.model.read_intensities(output).cpu().numpy()
         if self.model.output != "heatmaps":
             return Reading(intensities, None, np.full((*intensities.shape, 2), np.nan))
-        peaks = heatmap_to_crop(decode_heatmaps(output).locations, crops.shape[1], output.shape[-1])
+        peaks = rescale_points(decode_heatmaps(output).locations, output.shape[-1], crops.shape[1])
         return Reading(intensities, output.cpu().numpy(), peaks.cpu().numpy())
 
     def read_face(self, image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, Reading]:
@@ -402,7 +402,7 @@ def draw_overlay(
         if heatmaps is None:
             continue
         # Both frames put pixel centres at integer coordinates, as OpenCV does; resize maps the
-        # heatmap's square onto the crop's, as crop_to_heatmap does.
+        # heatmap's square onto the crop's, as rescale_points does.
         heat = cv2.resize(heatmaps.max(0).astype(np.float32), (CROP_SIZE, CROP_SIZE))
         heat = cv2.warpAffine(heat, matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
         level = np.clip(heat / MAX_INTENSITY, 0, 1)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from auheat.aus import MAX_INTENSITY, crop_to_heatmap, heatmap_to_crop, resolve_aus
+from auheat.aus import MAX_INTENSITY, rescale_points, resolve_aus
 from auheat.heatmaps import (
     au_windows,
     decode_heatmaps,
@@ -167,7 +167,7 @@ class AUTask:
         if output.ndim != 4:
             return masked_mse(output, intensities.nan_to_num(0.0), mask)
         side = output.shape[-1]
-        points = crop_to_heatmap(landmarks, crop_size=size, heatmap_size=side)
+        points = rescale_points(landmarks, size, side)
         target = encode_heatmaps(
             points, intensities, self.aus, size=side, design=self.design, **self.target_options
         )
@@ -217,7 +217,7 @@ class LandmarkTask:
 
     def loss(self, output: list[torch.Tensor], landmarks: torch.Tensor, intensities: torch.Tensor, size: int):
         side = output[-1].shape[-1]
-        target = landmark_heatmaps(crop_to_heatmap(landmarks, size, side), side, self.sigma)
+        target = landmark_heatmaps(rescale_points(landmarks, size, side), side, self.sigma)
         return sum((stack.float() - target).square().mean() for stack in output)
 
     def predict(self, output: list[torch.Tensor], size: int) -> torch.Tensor:
@@ -229,7 +229,7 @@ class LandmarkTask:
         """
         last = output[-1].float()
         last = last - last.amin((-1, -2), keepdim=True)
-        return heatmap_to_crop(decode_heatmaps(last).locations, size, last.shape[-1])
+        return rescale_points(decode_heatmaps(last).locations, last.shape[-1], size)
 
     def truth(self, landmarks: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor:
         return landmarks

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from auheat.aus import ACTION_UNITS, MAX_INTENSITY, crop_to_heatmap, get_au, resolve_aus
+from auheat.aus import ACTION_UNITS, MAX_INTENSITY, get_au, rescale_points, resolve_aus
 from auheat.figures import AUSelection, draw_heatmap, plot_face_targets, plot_heatmap_overlay
 from auheat.heatmaps import (
     DESIGNS,
@@ -100,7 +100,7 @@ class HeatmapExplorer(widgets.VBox):
 
         self._crop = crop
         self._landmarks = landmarks
-        self._heatmap_landmarks = crop_to_heatmap(torch.from_numpy(landmarks), crop.shape[0], heatmap_size)[
+        self._heatmap_landmarks = rescale_points(torch.from_numpy(landmarks), crop.shape[0], heatmap_size)[
             None
         ]
         self._heatmap_size = heatmap_size
@@ -291,7 +291,7 @@ class SynthFaceExplorer(widgets.VBox):
         levels = self.intensities()
         identity = sample_identity(np.random.default_rng(self.subject.value))
         self.image, self.landmarks = render_face(identity, levels, self._pose, self._capture, size=self._size)
-        points = crop_to_heatmap(torch.from_numpy(self.landmarks), self._size, self._heatmap_size)[None]
+        points = rescale_points(torch.from_numpy(self.landmarks), self._size, self._heatmap_size)[None]
         labels = torch.tensor([[levels[n] for n in self.aus]], dtype=torch.float32)
         self.heatmaps = encode_heatmaps(
             points, labels, self.aus, size=self._heatmap_size, design=self._design

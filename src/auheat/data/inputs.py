@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from auheat.atomic import write_atomically
-from auheat.aus import crop_to_heatmap
+from auheat.aus import rescale_points
 from auheat.cache import cache_dir
 from auheat.data.dataset import FRAMES_FILE, LANDMARKS_FILE, PreparedDataset
 
@@ -72,7 +72,7 @@ class CachedInputs(Dataset):
         self.input_size = input_size
         self.aus, self.meta, self.subjects = dataset.aus, dataset.meta, dataset.subjects
         self.intensities = dataset.intensities
-        points = crop_to_heatmap(torch.as_tensor(dataset.landmarks), dataset.crop_size, input_size)
+        points = rescale_points(torch.as_tensor(dataset.landmarks), dataset.crop_size, input_size)
         self._landmarks = points.float()  # input pixels
         self._intensities = torch.as_tensor(dataset.intensities)
         # Plain arrays: __getitem__ runs once per sample, where pandas indexing would cost more.
@@ -183,7 +183,7 @@ def prepare_batch(
     crop = images.shape[-1]
     if crop != input_size:
         images = resize_images(images, input_size)
-        landmarks = crop_to_heatmap(landmarks, crop_size=crop, heatmap_size=input_size)
+        landmarks = rescale_points(landmarks, crop, input_size)
     return images.float().div_(255.0), landmarks, intensities
 
 

@@ -4,7 +4,7 @@ heatmap laid over its crop.
 Coordinates follow the library: (x, y) with pixel centres at integers, in the pixels of the
 image drawn (crop pixels for an aligned 256x256 face). A heatmap covers the same square as its
 crop at a quarter of the resolution; it is drawn with an ``extent`` computed by
-:func:`auheat.aus.heatmap_to_crop`, so that every heatmap pixel centre lands where the library
+:func:`auheat.aus.rescale_points`, so that every heatmap pixel centre lands where the library
 says it is in the crop.
 """
 
@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from auheat.aus import MAX_INTENSITY, NUM_LANDMARKS, heatmap_to_crop
+from auheat.aus import MAX_INTENSITY, NUM_LANDMARKS, rescale_points
 
 HEATMAP_CMAP = "inferno"
 # A dataset name, one AU number or several; None stands for the whole catalogue.
@@ -77,11 +77,11 @@ def heatmap_extent(heatmap_size: int = 64, crop_size: int = 256) -> tuple[float,
     """The ``imshow`` extent (left, right, bottom, top) that lays a heatmap over its crop.
 
     The outer edges of heatmap pixels 0 and ``heatmap_size - 1`` (at -0.5 and size - 0.5 in
-    heatmap pixels) are mapped to crop pixels with :func:`auheat.aus.heatmap_to_crop`, so each
-    heatmap pixel centre i is drawn at crop coordinate ``heatmap_to_crop(i)``.
+    heatmap pixels) are mapped to crop pixels with :func:`auheat.aus.rescale_points`, so each
+    heatmap pixel centre i is drawn at crop coordinate ``rescale_points(i, heatmap_size, crop_size)``.
     """
-    edges = heatmap_to_crop(
-        torch.tensor([-0.5, heatmap_size - 0.5], dtype=torch.float64), crop_size, heatmap_size
+    edges = rescale_points(
+        torch.tensor([-0.5, heatmap_size - 0.5], dtype=torch.float64), heatmap_size, crop_size
     )
     low, high = (float(e) for e in edges)
     return (low, high, high, low)

@@ -19,9 +19,8 @@ from matplotlib.image import AxesImage
 from auheat.aus import (
     MAX_INTENSITY,
     au_centres,
-    crop_to_heatmap,
     get_au,
-    heatmap_to_crop,
+    rescale_points,
 )
 from auheat.figures._common import (
     INTENSITIES,
@@ -42,7 +41,7 @@ def _au_heatmaps(
     heatmap_size: int,
 ) -> np.ndarray:
     """[len(intensities), h, h] targets of one AU for one face at several intensities."""
-    points = crop_to_heatmap(torch.as_tensor(landmarks, dtype=torch.float32), crop_size, heatmap_size)
+    points = rescale_points(torch.as_tensor(landmarks, dtype=torch.float32), crop_size, heatmap_size)
     batch = points[None].expand(len(intensities), -1, -1)
     levels = torch.tensor(list(intensities), dtype=torch.float32)[:, None]
     return encode_heatmaps(batch, levels, [au], size=heatmap_size, design=design)[:, 0].numpy()
@@ -228,9 +227,9 @@ def plot_target_profiles(
     centre = au_centres(torch.as_tensor(landmarks)[None], [au])[0, 0, 0].numpy()
     if np.isnan(centre).any():
         raise ValueError(f"AU {au}'s first centre is built from a NaN landmark; nothing to cut through")
-    centre_hm = crop_to_heatmap(torch.as_tensor(centre), crop_size, heatmap_size).numpy()
+    centre_hm = rescale_points(torch.as_tensor(centre), crop_size, heatmap_size).numpy()
     row = int(np.clip(np.round(centre_hm[1]), 0, heatmap_size - 1))
-    x_crop = heatmap_to_crop(torch.arange(heatmap_size, dtype=torch.float64), crop_size, heatmap_size).numpy()
+    x_crop = rescale_points(torch.arange(heatmap_size, dtype=torch.float64), heatmap_size, crop_size).numpy()
     near = np.abs(x_crop - centre[0]) <= half_width
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(intensities)))
     fig, axes = plt.subplots(

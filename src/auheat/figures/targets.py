@@ -19,7 +19,7 @@ from auheat.aus import (
     MAX_INTENSITY,
     au_centres,
     get_au,
-    heatmap_to_crop,
+    rescale_points,
     resolve_aus,
 )
 from auheat.data.align import ANCHOR_LANDMARKS, ANCHOR_POSITIONS_256
@@ -263,7 +263,7 @@ def plot_heatmap_overlay(
         heatmap: [h, h] float, heatmap pixels (h = 64 for the models); upsampled for display.
         landmarks: optional [68, 2] crop pixels, drawn as small dots.
         peaks: optional [N, 2] (x, y) in *heatmap* pixels, e.g. ``decode_heatmaps(...).locations``;
-            drawn as crosses at ``heatmap_to_crop(peaks)``. NaN rows are skipped.
+            drawn as crosses at ``rescale_points(peaks, 64, 256)``. NaN rows are skipped.
         vmax: value drawn with the top colour (5 for intensities, 1 for binary targets).
         colorbar: add a colorbar labelled "target value".
         interpolation: ``"bilinear"`` or ``"nearest"``.
@@ -285,7 +285,7 @@ def plot_heatmap_overlay(
     if peaks is not None:
         peaks = as_numpy(peaks).astype(np.float64).reshape(-1, 2)
         peaks = peaks[~np.isnan(peaks).any(-1)]
-        xy = heatmap_to_crop(torch.as_tensor(peaks), crop.shape[0], h).numpy()
+        xy = rescale_points(torch.as_tensor(peaks), h, crop.shape[0]).numpy()
         ax.scatter(xy[:, 0], xy[:, 1], marker="x", s=50, c="#00e676", linewidths=1.5, label="decoded peak")
         ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
     ax.set_xlim(-0.5, crop.shape[0] - 0.5)

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch.utils.data import default_collate
 
-from auheat.aus import MAX_INTENSITY, au_centres, crop_to_heatmap, get_au
+from auheat.aus import MAX_INTENSITY, au_centres, get_au, rescale_points
 from auheat.data.dataset import PreparedDataset
 from auheat.data.inputs import prepare_batch
 from auheat.data.labels import known_aus
@@ -233,7 +233,7 @@ def plot_predicted_vs_target(
         model.train(was_training)
     side = output.shape[-1]
     targets = encode_heatmaps(
-        crop_to_heatmap(landmarks, input_size, side),
+        rescale_points(landmarks, input_size, side),
         intensities,
         model_aus,
         size=side,
