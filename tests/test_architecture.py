@@ -17,7 +17,7 @@ LAYERS = (
     ("tasks", "train", "pretraining"),
     ("experiment", "grid", "recipes", "predict", "speed"),
     ("figures",),
-    ("widgets", "cli", "__main__"),
+    ("widgets", "cli", "api", "__main__"),
 )
 
 
@@ -72,3 +72,18 @@ def test_the_layer_check_sees_an_upward_import(tmp_path):
 def test_a_module_stays_short_enough_to_read_in_one_sitting(module, path):
     lines = len(path.read_text().splitlines())
     assert lines <= 500, f"{module} has {lines} lines: split it by what its parts do"
+
+
+def test_the_public_face_offers_every_name_it_lists_without_the_widgets():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, auheat.api as api\n"
+        "missing = [n for n in api.__all__ if not hasattr(api, n)]\n"
+        "assert not missing, missing\n"
+        "assert len(set(api.__all__)) == len(api.__all__), 'a name listed twice'\n"
+        "assert 'ipywidgets' not in sys.modules, 'auheat.api loaded the widgets'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

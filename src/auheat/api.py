@@ -1,0 +1,167 @@
+"""The library's public face: every name a chapter (or a user's notebook) needs, in one place.
+
+    from auheat.api import PreparedDataset, RunSpec, build_model, train_or_load
+
+Listed in data-flow order: the AU catalogue and targets, data, SynthFACS, the networks, training,
+runs and the grid, prediction. The figures are one namespace (``from auheat import figures``) and
+the interactive explorers another (:mod:`auheat.widgets`, which needs ipywidgets). Names used by
+one chapter to show an inner part (a layer, a cost counter) are imported from their module there.
+"""
+
+from auheat.aus import (
+    ACTION_UNITS,
+    DATASET_AUS,
+    MAX_INTENSITY,
+    NUM_LANDMARKS,
+    au_centres,
+    get_au,
+    rescale_points,
+)
+from auheat.cache import cache_dir
+from auheat.data.align import align_face, apply_affine, warp_image
+from auheat.data.dataset import PreparedDataset, read_frames, read_meta
+from auheat.data.faces import LANDMARKERS, DlibLandmarker, FaceAlignmentLandmarker, make_landmarker
+from auheat.data.inputs import prepare_batch
+from auheat.data.labels import label_columns, showcase_frames
+from auheat.data.photos import PHOTOS, load_photo
+from auheat.data.prepare import PreparationError, PrepareOptions, prepare_dataset
+from auheat.data.protocols import DISFA_FOLDS, folds_protocol, split_protocol
+from auheat.experiment import (
+    RunSpec,
+    evaluate_checkpoint,
+    load_au_model,
+    protocol_datasets,
+    train_au_model,
+    train_or_load,
+)
+from auheat.grid import PUBLISHED, run_grid, train_runs, zero_prediction
+from auheat.heatmaps import DESIGNS, decode_heatmaps, encode_heatmaps, labelled_mask, landmark_heatmaps
+from auheat.metrics import icc31, mae, pcc, summary_table
+from auheat.models import (
+    FAN,
+    METHODS,
+    Adapters,
+    Attention,
+    DirectRegression,
+    FineTune,
+    Reparam,
+    ResidualAdapters,
+    build_model,
+    cost_table,
+    parameter_table,
+    pretrained_fan,
+)
+from auheat.predict import FaceReader, predict
+from auheat.pretraining import Framing, NetworkLandmarker, pretrain_landmarks
+from auheat.recipes import CPU, PAPER, QUICK, RECIPES, landmark_network, synthetic_dataset
+from auheat.synth import (
+    SYNTH_AUS,
+    Capture,
+    Pose,
+    render_au_series,
+    render_face,
+    sample_capture,
+    sample_identity,
+)
+from auheat.synth.generate import generate_dataset
+from auheat.synth.presets import PRESETS
+from auheat.tasks import AUTask, LandmarkTask, masked_mse
+from auheat.train import LAST, TrainConfig, Trainer, evaluate_model, read_log
+
+__all__ = [
+    # AUs, targets and scores
+    "ACTION_UNITS",
+    "DATASET_AUS",
+    "MAX_INTENSITY",
+    "NUM_LANDMARKS",
+    "au_centres",
+    "get_au",
+    "rescale_points",
+    "DESIGNS",
+    "encode_heatmaps",
+    "decode_heatmaps",
+    "labelled_mask",
+    "landmark_heatmaps",
+    "icc31",
+    "mae",
+    "pcc",
+    "summary_table",
+    "cache_dir",
+    # data
+    "PreparedDataset",
+    "read_frames",
+    "read_meta",
+    "align_face",
+    "apply_affine",
+    "warp_image",
+    "prepare_batch",
+    "label_columns",
+    "showcase_frames",
+    "PHOTOS",
+    "load_photo",
+    "LANDMARKERS",
+    "DlibLandmarker",
+    "FaceAlignmentLandmarker",
+    "make_landmarker",
+    "DISFA_FOLDS",
+    "folds_protocol",
+    "split_protocol",
+    "PreparationError",
+    "PrepareOptions",
+    "prepare_dataset",
+    # SynthFACS
+    "SYNTH_AUS",
+    "Capture",
+    "Pose",
+    "render_face",
+    "render_au_series",
+    "sample_capture",
+    "sample_identity",
+    "generate_dataset",
+    "PRESETS",
+    # networks
+    "FAN",
+    "METHODS",
+    "FineTune",
+    "Adapters",
+    "ResidualAdapters",
+    "Attention",
+    "Reparam",
+    "DirectRegression",
+    "build_model",
+    "cost_table",
+    "parameter_table",
+    "pretrained_fan",
+    # training
+    "AUTask",
+    "LandmarkTask",
+    "masked_mse",
+    "TrainConfig",
+    "Trainer",
+    "evaluate_model",
+    "read_log",
+    "LAST",
+    "Framing",
+    "NetworkLandmarker",
+    "pretrain_landmarks",
+    # runs, recipes and the grid
+    "RunSpec",
+    "train_au_model",
+    "train_or_load",
+    "load_au_model",
+    "evaluate_checkpoint",
+    "protocol_datasets",
+    "RECIPES",
+    "QUICK",
+    "CPU",
+    "PAPER",
+    "landmark_network",
+    "synthetic_dataset",
+    "run_grid",
+    "train_runs",
+    "zero_prediction",
+    "PUBLISHED",
+    # prediction
+    "FaceReader",
+    "predict",
+]
