@@ -17,7 +17,7 @@ LAYERS = (
     ("tasks", "train", "pretraining"),
     ("experiment", "grid", "recipes", "predict", "speed"),
     ("figures",),
-    ("widgets", "cli", "api", "__main__"),
+    ("widgets", "cli", "api", "chapters", "__main__"),
 )
 
 

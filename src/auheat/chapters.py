@@ -1,0 +1,129 @@
+"""The skeleton Chapters 4 to 7 share, so that each keeps only what is particular to its method.
+
+Each of those chapters trains transfer methods on fold ``FOLD`` of SynthFACS's DISFA-like set,
+from the recipe's landmark network, and reads the held-out scores against two yardsticks: the
+training loss of all-zero heatmaps (a heatmap model that has learnt to draw nothing sits there)
+and the MAE of answering 0 for every AU. Their runs live where Chapter 8's grid finds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from auheat.cache import cache_dir
+from auheat.data.dataset import PreparedDataset
+from auheat.experiment import RunSpec, protocol_datasets, train_or_load
+from auheat.grid import train_runs, zero_prediction
+from auheat.models import FAN, AUModel
+from auheat.recipes import Recipe, landmark_network, synthetic_dataset
+from auheat.tasks import AUTask
+from auheat.train import TrainConfig, evaluate_model
+
+Runs = dict[str, tuple[AUModel, pd.DataFrame]]  # run name -> (last-epoch model, metrics log)
+
+
+@dataclass(frozen=True)
+class TransferChapter:
+    """A transfer chapter's data, landmark network and runs. Make it with :meth:`set_up`.
+
+    Attributes:
+        recipe, config: the run size and its training configuration (the seed among it).
+        fold: the test fold; the other folds train.
+        data: the SynthFACS DISFA-like dataset's folder.
+        landmarks: the recipe's pretrained landmark network; ``landmark_source`` says where its
+            weights came from.
+        train_set, test_set: the fold's training and held-out subjects.
+        runs: the folder of the runs, shared with Chapter 8's grid.
+        workers: runs trained at once.
+    """
+
+    recipe: Recipe
+    config: TrainConfig
+    fold: int
+    data: Path
+    landmarks: FAN
+    landmark_source: str
+    train_set: PreparedDataset
+    test_set: PreparedDataset
+    runs: Path
+    workers: int = 1
+
+    @classmethod
+    def set_up(cls, recipe: Recipe, config: TrainConfig, fold: int = 0, workers: int = 1) -> TransferChapter:
+        """Generate (or read) the data and pretrain (or read) the landmark network."""
+        seed = config.seed
+        data = synthetic_dataset("disfa-like", recipe.au_frames_per_subject, seed=seed, progress=False)
+        network, source = landmark_network(recipe, progress=False)
+        train_set, test_set = protocol_datasets(data, fold)
+        runs = cache_dir() / "runs" / f"benchmark-{recipe.name}-seed{seed}"
+        return cls(recipe, config, fold, data, network, source, train_set, test_set, runs, workers)
+
+    def summary(self) -> str:
+        """What the chapter trains from and tests on, in three lines."""
+        fan, train, test = self.landmarks, self.train_set, self.test_set
+        return (
+            f"landmark network: {fan.stacks} stack(s), width {fan.width}, input "
+            f"{self.recipe.input_size} px; {self.landmark_source}\n"
+            f"train: {len(train)} frames of {len(train.subjects)} subjects\n"
+            f"test (held out): {len(test)} frames of subjects {', '.join(test.subjects)}"
+        )
+
+    def run(self, method: str, config: TrainConfig | None = None, **options) -> RunSpec:
+        """The chapter's run of ``method`` (with a method's ``options``) on its fold."""
+        recipe = self.recipe
+        return RunSpec(
+            self.data,
+            method,
+            recipe.design,
+            self.fold,
+            options,
+            stacks=recipe.stacks,
+            width=recipe.width,
+            config=config or self.config,
+        )
+
+    def train(self, specs: Mapping[str, RunSpec]) -> Runs:
+        """Train the runs not finished in an earlier build (``workers`` at a time), read the others."""
+        train_runs(list(specs.values()), self.runs, workers=self.workers, progress=False)
+        return {name: train_or_load(spec, self.runs, progress=False) for name, spec in specs.items()}
+
+    def all_zero_loss(self, config: TrainConfig | None = None) -> float:
+        """The training loss of all-zero heatmaps under ``config``'s loss (the chapter's by default)."""
+        config = config or self.config
+        return zero_prediction(
+            self.data,
+            self.fold,
+            self.recipe.design,
+            self.recipe.input_size,
+            loss=config.loss,
+            foreground_weight=config.foreground_weight,
+        )["heatmap_loss"]
+
+    @property
+    def zero_mae(self) -> np.ndarray:
+        """[K] the held-out MAE of answering 0 for each AU."""
+        return np.nanmean(np.abs(self.test_set.intensities), axis=0)
+
+    def last_epochs(self, runs: Runs, floors: float | Mapping[str, float]) -> pd.DataFrame:
+        """Each run's last logged epoch, its training loss also as a share of the all-zero loss
+        (``floors``: one value, or one per run name)."""
+        last = pd.DataFrame({name: log.iloc[-1] for name, (_, log) in runs.items()}).T
+        floor = [floors[name] if isinstance(floors, Mapping) else floors for name in last.index]
+        last["loss / all-zero loss"] = last["train_loss"] / floor
+        columns = ["step", "train_loss", "loss / all-zero loss", "ICC_mean", "MAE_mean", "seconds"]
+        return last[columns].astype(float)
+
+    def held_out(self, model: AUModel) -> pd.DataFrame:
+        """The model's scores per AU (and their mean) on the held-out subjects, beside the MAE of
+        answering 0."""
+        evaluation = evaluate_model(
+            model, self.test_set, AUTask(self.test_set.aus), "cpu", self.recipe.input_size
+        )
+        table = evaluation.table.copy()
+        table["MAE of 0"] = [*self.zero_mae, self.zero_mae.mean()]
+        return table
