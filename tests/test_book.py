@@ -1,6 +1,7 @@
 """The book: committed chapters are clean, and every chapter executes and renders."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,19 @@ def test_rendered_chapter_shows_the_parameters_it_ran_with(built_book, path):
     assert len(injected) == 1 and "QUICK = True" in "".join(injected[0]["source"])
 
 
+@pytest.mark.book
 def test_chapters_leave_no_temporary_folder_behind(built_book):
     left = sorted(p.name for p in (built_book / "tmp").iterdir())
     assert not left, f"the chapters left {left} in the temporary folder"
+
+
+SKELETON = ("Overview", "Prerequisites", "Setup", "Summary", "Exercises", "What next", "Further reading")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_follows_the_shared_skeleton(path):
+    cells = json.loads(path.read_text())["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    headings = re.findall(r"^## (.+?)\s*$", text, re.M)
+    assert headings[:3] == list(SKELETON[:3]), f"{path.name} starts with {headings[:3]}"
+    assert headings[-4:] == list(SKELETON[3:]), f"{path.name} ends with {headings[-4:]}"
