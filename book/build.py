@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,53 @@ def _parts(toc: dict) -> list[list[dict]]:
     if "parts" in toc:
         return [part["chapters"] for part in toc["parts"]]
     return [toc.get("chapters", [])]
+
+
+# The repository is named in one place, _config.yml's ``repository`` (url and branch). Each
+# chapter's Colab badge and Colab install cell must carry it too, since Colab runs the committed
+# notebook; ``--set-repository URL`` writes it everywhere and the build refuses stale copies.
+COLAB_BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/book/")
+INSTALL = re.compile(r"auheat\[book\] @ git\+https://github\.com/[^/\s\"\\]+/[^/\s\"\\]+")
+
+
+def repository() -> tuple[str, str]:
+    """(url, branch) of the repository, from _config.yml."""
+    config = yaml.safe_load((BOOK / "_config.yml").read_text())["repository"]
+    return config["url"].rstrip("/"), config.get("branch", "main")
+
+
+def repository_links(url: str, branch: str) -> tuple[str, str]:
+    """The Colab badge's link prefix and the install requirement that point at ``url``."""
+    owner_name = url.removeprefix("https://github.com/")
+    return (
+        f"https://colab.research.google.com/github/{owner_name}/blob/{branch}/book/",
+        f"auheat[book] @ git+{url}",
+    )
+
+
+def stale_repository_links() -> list[str]:
+    """Chapters whose badge or install cell names another repository than _config.yml."""
+    badge, install = repository_links(*repository())
+    stale = []
+    for path in sorted(BOOK.glob("[0-9][0-9]_*.ipynb")):
+        text = path.read_text()
+        found = set(COLAB_BADGE.findall(text)) | set(INSTALL.findall(text))
+        if found != {badge, install}:
+            stale.append(path.name)
+    return stale
+
+
+def set_repository(url: str) -> None:
+    """Name ``url`` as the repository in _config.yml and in every chapter's badge and install cell."""
+    url = url.rstrip("/")
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
+        sys.exit(f"--set-repository needs https://github.com/<owner>/<name>, got {url!r}")
+    config = BOOK / "_config.yml"
+    config.write_text(re.sub(r"(?m)^(  url: ).*$", lambda m: m.group(1) + url, config.read_text(), count=1))
+    badge, install = repository_links(url, repository()[1])
+    for path in sorted(BOOK.glob("[0-9][0-9]_*.ipynb")):
+        text = COLAB_BADGE.sub(badge, path.read_text())
+        path.write_text(INSTALL.sub(install, text))
 
 
 def execute(names: list[str], src: Path, quick: bool, jobs: int = 1) -> None:
@@ -148,8 +196,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chapters", nargs="*", help="only these chapters (default: all in _toc.yml)")
     parser.add_argument("--no-html", action="store_true", help="execute only, skip the rendering")
     parser.add_argument("--jobs", type=int, default=1, help="chapters executed at once (default: 1)")
+    parser.add_argument(
+        "--set-repository",
+        metavar="URL",
+        help="name the GitHub repository (in _config.yml, the Colab badges and install cells) and exit",
+    )
     args = parser.parse_args(argv)
 
+    if args.set_repository:
+        set_repository(args.set_repository)
+        return 0
+    stale = stale_repository_links()
+    if stale:
+        parser.error(
+            f"{', '.join(stale)}: the Colab badge or install cell names another repository than "
+            f"_config.yml ({repository()[0]}); run python book/build.py --set-repository URL"
+        )
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     names = args.chapters or chapters()

@@ -84,3 +84,23 @@ def test_chapter_follows_the_shared_skeleton(path):
     headings = re.findall(r"^## (.+?)\s*$", text, re.M)
     assert headings[:3] == list(SKELETON[:3]), f"{path.name} starts with {headings[:3]}"
     assert headings[-4:] == list(SKELETON[3:]), f"{path.name} ends with {headings[-4:]}"
+
+
+def test_the_repository_is_named_in_one_place_and_set_everywhere_from_it(tmp_path, monkeypatch):
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(BOOK))
+    import build
+
+    assert build.stale_repository_links() == [], "run python book/build.py --set-repository URL"
+    # --set-repository on a copy of the book: _config.yml, every badge and install cell follow.
+    copy = tmp_path / "book"
+    shutil.copytree(BOOK, copy, ignore=shutil.ignore_patterns("_build", "node_modules", "data"))
+    monkeypatch.setattr(build, "BOOK", copy)
+    build.set_repository("https://github.com/someone/fork")
+    assert build.repository()[0] == "https://github.com/someone/fork"
+    assert build.stale_repository_links() == []
+    chapter = (copy / CHAPTERS[0].name).read_text()
+    assert "colab.research.google.com/github/someone/fork/blob/main/book/" in chapter
+    assert "git+https://github.com/someone/fork" in chapter and "auheat/auheat" not in chapter
