@@ -35,7 +35,7 @@ from auheat.data.protocols import PROTOCOL_COLUMNS
 from auheat.data.writer import DatasetWriter
 from auheat.synth import SYNTH_AUS, Pose, render_face, sample_capture, sample_identity
 from auheat.synth.presets import Preset, get_preset
-from auheat.synth.sessions import SESSION_AUS, Session, sample_subject_style, simulate_session
+from auheat.synth.sessions import SESSION_AUS, TimeCourse, sample_subject_style, simulate_session
 
 if SESSION_AUS != SYNTH_AUS:  # sessions are simulated in the renderer's AU order
     raise ImportError(f"sessions' AUs {SESSION_AUS} differ from the renderer's {SYNTH_AUS}")
@@ -50,8 +50,8 @@ ALIGNMENT_NOISE_PX = 1.0
 # One random stream per kind of draw, so that e.g. frame 3 of a session never reuses the
 # numbers of subject 3's identity.
 _IDENTITY, _STYLE, _SESSION, _FRAME = range(4)
-# A chunk of work: (subject index, session index, first sample, end sample).
-Task = tuple[int, int, int, int]
+# A chunk of frames to render: (subject index, session index, first sample, end sample).
+RenderTask = tuple[int, int, int, int]
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -68,7 +68,7 @@ class _Job:
     frames_per_session: tuple[int, ...]
 
 
-def _tasks(job: _Job) -> list[Task]:
+def _tasks(job: _Job) -> list[RenderTask]:
     """(subject index, session index, first sample, end sample) of every chunk, in dataset order."""
     return [
         (i, k, start, min(start + CHUNK_FRAMES, count))
@@ -78,7 +78,7 @@ def _tasks(job: _Job) -> list[Task]:
     ]
 
 
-def _session(preset: Preset, seed: int, i: int, k: int, num_frames: int) -> Session:
+def _session(preset: Preset, seed: int, i: int, k: int, num_frames: int) -> TimeCourse:
     """Session ``k`` of subject ``i``: its time course, labels and pose at its ``num_frames`` frames."""
     style = sample_subject_style(_rng(seed, _STYLE, i), preset.behaviour)
     return simulate_session(_rng(seed, _SESSION, i, k), style, preset.behaviour, num_frames)
@@ -147,7 +147,7 @@ def _aligned_frame(error: np.ndarray, size: int) -> Callable[[np.ndarray], np.nd
     return lambda projected: alignment_matrix(projected + error, size)
 
 
-def _render_chunk(job: _Job, task: Task) -> tuple[Task, np.ndarray]:
+def _render_chunk(job: _Job, task: RenderTask) -> tuple[RenderTask, np.ndarray]:
     """Render one chunk: write its JPEGs into the staging folder; return it with its [n, 68, 2] landmarks."""
     i, k, start, stop = task
     preset, seed = job.preset, job.seed
@@ -182,15 +182,15 @@ def _init_worker(job: _Job) -> None:
     _WORKER_JOB = job
 
 
-def _render_in_worker(task: Task) -> tuple[Task, np.ndarray]:
+def _render_in_worker(task: RenderTask) -> tuple[RenderTask, np.ndarray]:
     assert _WORKER_JOB is not None, "worker started without _init_worker"
     return _render_chunk(_WORKER_JOB, task)
 
 
 @contextmanager
 def _rendered_chunks(
-    job: _Job, tasks: list[Task], workers: int
-) -> Iterator[Iterator[tuple[Task, np.ndarray]]]:
+    job: _Job, tasks: list[RenderTask], workers: int
+) -> Iterator[Iterator[tuple[RenderTask, np.ndarray]]]:
     """Chunks' (task, landmarks) as they finish; leaving the block stops the worker processes."""
     if workers == 1:
         yield (_render_chunk(job, task) for task in tasks)

@@ -170,7 +170,7 @@ class SubjectStyle:
 
 
 @dataclass(frozen=True)
-class Session:
+class TimeCourse:
     """One session's time course, sampled at its frames.
 
     Attributes:
@@ -260,7 +260,7 @@ def _pose_curve(
 
 def simulate_session(
     rng: np.random.Generator, style: SubjectStyle, behaviour: Behaviour, num_frames: int
-) -> Session:
+) -> TimeCourse:
     """Simulate one session and sample ``num_frames`` frames from it.
 
     The frames are every ``stride``-th frame of the video, ``stride = max(1, session frames //
@@ -288,7 +288,7 @@ def simulate_session(
             curve = _envelope(times, start + lag, onset, apex, offset)
             np.maximum(intensities[:, a], peak * levels[a] * gain[a] * curve, out=intensities[:, a])
     intensities = np.clip(intensities, 0.0, MAX_INTENSITY)
-    return Session(
+    return TimeCourse(
         frames=frames,
         times=times,
         intensities=intensities,
