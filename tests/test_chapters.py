@@ -1,0 +1,40 @@
+"""The skeleton Chapters 4 to 7 share (auheat.chapters), on a tiny recipe."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auheat.chapters import TransferChapter
+from auheat.recipes import Recipe
+
+TINY = Recipe(
+    "tiny", 1, 16, 64, landmark_frames_per_subject=1, landmark_epochs=1, au_frames_per_subject=2, au_steps=2
+)
+
+
+@pytest.fixture
+def chapter(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUHEAT_CACHE", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return TransferChapter.set_up(TINY, TINY.config(seed=0), fold=1)
+
+
+def test_the_chapter_trains_its_runs_where_the_grid_reads_them_and_scores_them_against_answering_0(
+    chapter, tmp_path
+):
+    assert chapter.runs == tmp_path / "runs" / "benchmark-tiny-seed0"
+    assert set(chapter.train_set.subjects).isdisjoint(chapter.test_set.subjects)
+    assert "test (held out)" in chapter.summary() and chapter.landmark_source.startswith("auheat: ")
+    spec = chapter.run("finetune")
+    assert (spec.fold, spec.width, spec.config) == (1, 16, chapter.config)
+    runs = chapter.train({"fine-tuning": spec, "from scratch": chapter.run("scratch")})
+    assert (spec.folder(chapter.runs) / "last.safetensors").is_file()
+    # the all-zero yardsticks: the loss of drawing nothing, the MAE of answering 0
+    floor = chapter.all_zero_loss()
+    last = chapter.last_epochs(runs, floor)
+    logged = pd.Series({name: log.iloc[-1]["train_loss"] for name, (_, log) in runs.items()})
+    pd.testing.assert_series_equal(last["loss / all-zero loss"], logged / floor, check_names=False)
+    table = chapter.held_out(runs["fine-tuning"][0])
+    answering_0 = np.nanmean(np.abs(chapter.test_set.intensities), axis=0)
+    np.testing.assert_allclose(table["MAE of 0"].to_numpy(), [*answering_0, answering_0.mean()])
+    assert list(table.index[:-1]) == [f"AU{n:02d}" for n in chapter.test_set.aus]
