@@ -249,8 +249,8 @@ def test_zero_prediction_is_what_a_model_drawing_nothing_scores(disfa, design):
     import torch
     from torch.utils.data import DataLoader
 
+    from auheat.data.dataset import protocol_datasets
     from auheat.data.inputs import prepare_batch
-    from auheat.experiment import protocol_datasets
     from auheat.grid import zero_prediction
     from auheat.tasks import AUTask
     from auheat.train import evaluate_model

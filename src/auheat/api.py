@@ -19,7 +19,7 @@ from auheat.aus import (
 )
 from auheat.cache import cache_dir
 from auheat.data.align import align_face, apply_affine, warp_image
-from auheat.data.dataset import PreparedDataset, read_frames, read_meta
+from auheat.data.dataset import PreparedDataset, protocol_datasets, read_frames, read_meta
 from auheat.data.faces import LANDMARKERS, DlibLandmarker, FaceAlignmentLandmarker, make_landmarker
 from auheat.data.inputs import prepare_batch
 from auheat.data.labels import label_columns, showcase_frames
@@ -30,7 +30,6 @@ from auheat.experiment import (
     RunSpec,
     evaluate_checkpoint,
     load_au_model,
-    protocol_datasets,
     train_au_model,
     train_or_load,
 )

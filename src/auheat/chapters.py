@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from auheat.cache import cache_dir
-from auheat.data.dataset import PreparedDataset
-from auheat.experiment import RunSpec, protocol_datasets, train_or_load
+from auheat.data.dataset import PreparedDataset, protocol_datasets
+from auheat.experiment import RunSpec, train_or_load
 from auheat.grid import train_runs, zero_prediction
 from auheat.models import FAN, AUModel
 from auheat.recipes import Recipe, landmark_network, synthetic_dataset

@@ -18,32 +18,11 @@ import torch
 
 from auheat.cache import made_once
 from auheat.checkpoint import load_checkpoint, read_info
-from auheat.data.dataset import PreparedDataset, read_meta
+from auheat.data.dataset import PreparedDataset, protocol_datasets, read_meta
 from auheat.models import FAN, METHODS, AUModel, build_model
 from auheat.models.weights import LandmarkWeights, landmark_network, resolve_landmark_weights
 from auheat.tasks import AUTask
 from auheat.train import LAST, LOG, Evaluation, TrainConfig, Trainer, evaluate_model, read_log, run_finished
-
-
-def protocol_datasets(
-    data: str | Path, fold: int | None = None, test_split: str = "test"
-) -> tuple[PreparedDataset, PreparedDataset]:
-    """The (train, test) pair of a prepared dataset's protocol.
-
-    A ``split`` protocol trains on ``train`` and tests on ``test_split``; a ``folds`` protocol
-    needs ``fold`` (k) and tests on fold k's subjects, training on the others.
-    """
-    probe = PreparedDataset(data)
-    if probe.meta["protocol"]["kind"] == "folds":
-        if fold is None:
-            folds = len(probe.meta["protocol"]["folds"])
-            raise ValueError(
-                f"{data} has {folds} subject-independent folds: choose one with --fold 0..{folds - 1}"
-            )
-        return PreparedDataset(data, "train", fold), PreparedDataset(data, "test", fold)
-    if fold is not None:
-        raise ValueError(f"{data} has a train/test split, not folds: leave --fold out")
-    return PreparedDataset(data, "train"), PreparedDataset(data, test_split)
 
 
 @dataclass(frozen=True)

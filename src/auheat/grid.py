@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from auheat.aus import rescale_points
 from auheat.checkpoint import read_info
-from auheat.experiment import RunSpec, finished, protocol_datasets, train_or_load
+from auheat.data.dataset import protocol_datasets
+from auheat.experiment import RunSpec, finished, train_or_load
 from auheat.tasks import AUTask
 from auheat.train import LAST, LOG, TrainConfig, read_log
 

@@ -419,3 +419,24 @@ class PreparedDataset(torch.utils.data.Dataset):
             f"PreparedDataset({self.meta['name']!r}, {len(self)} frames, {len(self.subjects)} subjects, "
             f"AUs {list(self.aus)}{where})"
         )
+
+
+def protocol_datasets(
+    data: str | Path, fold: int | None = None, test_split: str = "test"
+) -> tuple[PreparedDataset, PreparedDataset]:
+    """The (train, test) pair of a prepared dataset's protocol.
+
+    A ``split`` protocol trains on ``train`` and tests on ``test_split``; a ``folds`` protocol
+    needs ``fold`` (k) and tests on fold k's subjects, training on the others.
+    """
+    probe = PreparedDataset(data)
+    if probe.meta["protocol"]["kind"] == "folds":
+        if fold is None:
+            folds = len(probe.meta["protocol"]["folds"])
+            raise ValueError(
+                f"{data} has {folds} subject-independent folds: choose one with --fold 0..{folds - 1}"
+            )
+        return PreparedDataset(data, "train", fold), PreparedDataset(data, "test", fold)
+    if fold is not None:
+        raise ValueError(f"{data} has a train/test split, not folds: leave --fold out")
+    return PreparedDataset(data, "train"), PreparedDataset(data, test_split)
