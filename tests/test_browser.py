@@ -256,6 +256,6 @@ def test_pages_load_from_the_site_only(pages, site):
 
 def test_chapter_4_typesets_the_equations_of_its_scores(pages):
     # ICC(3,1), MAE and PCC are defined by formula in Chapter 4, before the tables that use them.
-    page = pages["04_finetuning"]
+    page = pages["04_finetuning.html"]
     assert page.math >= 10, f"Chapter 4 has {page.math} math elements; its metrics section has more"
     assert page.typeset_math >= page.math, f"{page.typeset_math} of {page.math} typeset"
