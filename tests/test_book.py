@@ -56,6 +56,7 @@ def test_chapter_executes_and_renders_with_figures(built_book, path):
 def test_landing_page_renders_with_its_ethics_and_data_section(built_book):
     html = (built_book / "_build" / "html" / "intro.html").read_text()
     assert 'id="ethics-and-data"' in html, "the landing page has no rendered Ethics and data section"
+    assert 'id="why-heatmaps-and-why-a-landmark-network"' in html, "the method is not argued for"
     assert "barrett2019emotional" in html or "Barrett" in html, "the ethics section's citation did not render"
 
 
