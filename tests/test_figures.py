@@ -125,6 +125,26 @@ def test_overlay_draws_face_heatmap_colorbar_and_peaks(crop, landmarks):
     assert image.get_extent() == list(heatmap_extent(64, 256))
     peak_xy = ax.collections[-1].get_offsets()
     np.testing.assert_allclose(peak_xy, rescale_points(decoded.locations[0], 64, 256).numpy(), rtol=1e-5)
+    dots = ax.collections[0]
+    assert len(dots.get_offsets()) == 68 and dots.get_sizes()[0] >= 10  # landmark dots one can see
+
+
+def test_overlay_names_each_found_peak_and_skips_the_absent_ones(crop, landmarks):
+    points = torch.from_numpy(landmarks)[None] / 4
+    heat = encode_heatmaps(points, torch.tensor([[4.0, 0.0, 2.0]]), [12, 4, 6])
+    peaks = decode_heatmaps(heat).locations[0]
+    assert torch.isnan(peaks[1]).all()  # AU4 absent: no peak to name
+    fig = plot_heatmap_overlay(crop, heat[0].amax(0), peaks=peaks, peak_labels=["AU12", "AU04", "AU06"])
+    names = [t.get_text() for t in fig.axes[0].texts]
+    assert names == ["AU12", "AU06"]
+    # two AUs drawn at the same landmarks peak at the same spot: one label names both
+    same = encode_heatmaps(points, torch.tensor([[4.0, 4.0]]), [12, 15])
+    fig = plot_heatmap_overlay(
+        crop, same[0].amax(0), peaks=decode_heatmaps(same).locations[0], peak_labels=["AU12", "AU15"]
+    )
+    assert [t.get_text() for t in fig.axes[0].texts] == ["AU12, AU15"]
+    with pytest.raises(ValueError, match="peak_labels names 2 peaks, but peaks has 3 rows"):
+        plot_heatmap_overlay(crop, heat[0].amax(0), peaks=peaks, peak_labels=["AU12", "AU06"])
 
 
 def test_overlay_draws_into_a_given_axes(crop):

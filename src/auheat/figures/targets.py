@@ -8,6 +8,8 @@ crop pixels with pixel centres at integers; heatmaps are laid over their crop as
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -33,6 +35,10 @@ from auheat.figures._common import (
     new_axes,
     show_face,
 )
+
+# Landmark dots large enough to see on a 256-pixel crop at the book's figure sizes, with a dark rim
+# so that they show on pale skin too.
+LANDMARK_DOT = 14
 
 
 def plot_alignment(
@@ -67,7 +73,9 @@ def plot_alignment(
     fig, (left, right) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
     for ax, picture, points in ((left, image, landmarks), (right, crop, landmarks_crop)):
         show_face(ax, picture)
-        ax.scatter(points[:, 0], points[:, 1], s=6, c="#4fc3f7", linewidths=0, label="68 landmarks")
+        ax.scatter(
+            *points.T, s=LANDMARK_DOT, c="#4fc3f7", edgecolors="black", linewidths=0.3, label="68 landmarks"
+        )
         ax.scatter(
             points[anchors, 0],
             points[anchors, 1],
@@ -163,7 +171,14 @@ def plot_au_centres(
     fig, ax = new_axes(ax, figsize)
     show_face(ax, image)
     if show_landmarks:
-        ax.scatter(landmarks[:, 0], landmarks[:, 1], s=6, c="#4fc3f7", linewidths=0, label="68 landmarks")
+        ax.scatter(
+            *landmarks.T,
+            s=LANDMARK_DOT,
+            c="#4fc3f7",
+            edgecolors="black",
+            linewidths=0.3,
+            label="68 landmarks",
+        )
     groups = unique_centres(landmarks, aus)
     if groups:
         xy = np.stack([c for c, _ in groups])
@@ -249,6 +264,7 @@ def plot_heatmap_overlay(
     *,
     landmarks: np.ndarray | torch.Tensor | None = None,
     peaks: np.ndarray | torch.Tensor | None = None,
+    peak_labels: Sequence[str] | None = None,
     vmax: float = MAX_INTENSITY,
     colorbar: bool = True,
     interpolation: str = "bilinear",
@@ -264,6 +280,8 @@ def plot_heatmap_overlay(
         landmarks: optional [68, 2] crop pixels, drawn as small dots.
         peaks: optional [N, 2] (x, y) in *heatmap* pixels, e.g. ``decode_heatmaps(...).locations``;
             drawn as crosses at ``rescale_points(peaks, 64, 256)``. NaN rows are skipped.
+        peak_labels: optional name of each peak (e.g. ``"AU12"``), one per row of ``peaks``,
+            written beside its cross.
         vmax: value drawn with the top colour (5 for intensities, 1 for binary targets).
         colorbar: add a colorbar labelled "target value".
         interpolation: ``"bilinear"`` or ``"nearest"``.
@@ -281,12 +299,29 @@ def plot_heatmap_overlay(
     h = image.get_array().shape[0]
     if landmarks is not None:
         points = check_landmarks(landmarks)
-        ax.scatter(points[:, 0], points[:, 1], s=4, c="#4fc3f7", linewidths=0)
+        ax.scatter(*points.T, s=LANDMARK_DOT, c="#4fc3f7", edgecolors="black", linewidths=0.3)
     if peaks is not None:
         peaks = as_numpy(peaks).astype(np.float64).reshape(-1, 2)
-        peaks = peaks[~np.isnan(peaks).any(-1)]
-        xy = rescale_points(torch.as_tensor(peaks), h, crop.shape[0]).numpy()
+        if peak_labels is not None and len(peak_labels) != len(peaks):
+            raise ValueError(f"peak_labels names {len(peak_labels)} peaks, but peaks has {len(peaks)} rows")
+        found = ~np.isnan(peaks).any(-1)
+        xy = rescale_points(torch.as_tensor(peaks[found]), h, crop.shape[0]).numpy()
         ax.scatter(xy[:, 0], xy[:, 1], marker="x", s=50, c="#00e676", linewidths=1.5, label="decoded peak")
+        names = [name for name, kept in zip(peak_labels or [], found, strict=False) if kept]
+        # AUs whose peaks fall on the same spot (AU12 and AU15 at a lip corner) share one label.
+        spots: dict[tuple[int, int], list] = {}
+        for name, (x, y) in zip(names, xy, strict=False):
+            spots.setdefault((round(x / 4), round(y / 4)), [x, y, []])[2].append(name)
+        for x, y, together in spots.values():
+            ax.annotate(
+                ", ".join(together),
+                (x, y),
+                xytext=(4, 3),
+                textcoords="offset points",
+                fontsize=7,
+                color="#00e676",
+                bbox={"boxstyle": "round,pad=0.15", "fc": "black", "alpha": 0.5, "lw": 0},
+            )
         ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
     ax.set_xlim(-0.5, crop.shape[0] - 0.5)
     ax.set_ylim(crop.shape[0] - 0.5, -0.5)
