@@ -124,6 +124,6 @@ class TransferChapter:
         evaluation = evaluate_model(
             model, self.test_set, AUTask(self.test_set.aus), "cpu", self.recipe.input_size
         )
-        table = evaluation.table.copy()
-        table["MAE of 0"] = [*self.zero_mae, self.zero_mae.mean()]
+        table, zero_mae = evaluation.table.copy(), self.zero_mae
+        table["MAE of 0"] = [*zero_mae, zero_mae.mean()]
         return table

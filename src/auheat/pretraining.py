@@ -60,6 +60,21 @@ class Framing:
         return box_matrix((float(centre[0]), float(centre[1])), self.side * extent, size)
 
 
+def landmarks_in_crop(
+    network: torch.nn.Module,
+    image: np.ndarray,
+    matrix: np.ndarray,
+    input_size: int,
+    device: str | torch.device,
+) -> np.ndarray:
+    """The network's [68, 2] landmarks, in crop pixels, on the ``input_size`` crop that the affine
+    ``matrix`` cuts from ``image`` (:func:`auheat.data.align.warp_image`)."""
+    crop = torch.from_numpy(warp_image(image, matrix, input_size)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        output = network(crop.float().div(255).to(device))
+    return LandmarkTask().predict(output, input_size)[0].cpu().numpy()
+
+
 def photo_nme(
     network: torch.nn.Module, framing: Framing, input_size: int, device: str = "cpu"
 ) -> pd.DataFrame:
@@ -68,14 +83,12 @@ def photo_nme(
     Returns a table with one row per photo: its NME (inter-ocular). The crop uses the training
     faces' :class:`Framing`, as a face detector tuned to them would.
     """
-    task, rows, names = LandmarkTask(), [], []
+    rows, names = [], []
     network.eval()
     for name in PHOTOS:
         image, landmarks = load_photo(name)
         matrix = framing.matrix(landmarks, input_size)
-        crop = torch.from_numpy(warp_image(image, matrix, input_size)).permute(2, 0, 1)[None]
-        with torch.no_grad():
-            predicted = task.predict(network(crop.float().div(255).to(device)), input_size)[0].cpu().numpy()
+        predicted = landmarks_in_crop(network, image, matrix, input_size, device)
         truth = apply_affine(matrix, landmarks)
         rows.append({"NME": float(normalised_errors(truth[None], predicted[None])[0]), "faces": 1})
         names.append(name)
@@ -190,7 +203,6 @@ class NetworkLandmarker(Landmarker):
     ) -> None:
         self.network, self.input_size, self.framing = network.eval(), input_size, framing
         self.detector = DlibDetector(upsample, min_score)
-        self._task = LandmarkTask()
 
     def detect(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
         return self.detector(image)
@@ -200,10 +212,7 @@ class NetworkLandmarker(Landmarker):
         device = next(self.network.parameters()).device
         for _ in range(2):
             matrix = self.framing.matrix(points, self.input_size)
-            crop = torch.from_numpy(warp_image(image, matrix, self.input_size)).permute(2, 0, 1)[None]
-            with torch.no_grad():
-                output = self.network(crop.float().div(255).to(device))
-            in_crop = self._task.predict(output, self.input_size)[0].cpu().numpy()
+            in_crop = landmarks_in_crop(self.network, image, matrix, self.input_size, device)
             points = apply_affine(np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2], in_crop)
         return points
 

@@ -207,12 +207,17 @@ def face_alignment_weights() -> list[Path]:
     return [hub_checkpoint_path(), hub_checkpoint_path().parent / S3FD_CHECKPOINT]
 
 
+def missing_face_alignment_weights() -> list[str]:
+    """The files of :func:`face_alignment_weights` that are not there."""
+    return [str(p) for p in face_alignment_weights() if not p.is_file()]
+
+
 def require_face_alignment_weights() -> None:
     """Raise FileNotFoundError, saying how to get them, unless face_alignment's weights are present.
 
     face_alignment downloads them on first use; offline, that download would fail deep inside it.
     """
-    missing = [str(p) for p in face_alignment_weights() if not p.is_file()]
+    missing = missing_face_alignment_weights()
     if missing:
         raise FileNotFoundError(
             "face_alignment's weights are missing from the torch hub cache (it follows $TORCH_HOME): "
@@ -229,7 +234,7 @@ def make_landmarker(name: str = "auto", device: str = "cpu", upsample: int = 0) 
     (the more accurate pair, and the paper's landmark network), else dlib's.
     """
     if name == "auto":
-        name = "face_alignment" if all(p.is_file() for p in face_alignment_weights()) else "dlib"
+        name = "dlib" if missing_face_alignment_weights() else "face_alignment"
     if name == "dlib":
         return DlibLandmarker(upsample)
     if name == "face_alignment":
