@@ -9,9 +9,14 @@ The sources are copied to ``<out>/src`` and the executed chapters written there,
 committed notebooks stay free of outputs. A cell that raises stops the build with the
 chapter's name and the failing cell; the rendering fails on any Sphinx warning.
 
+The chapters run with ``AUHEAT_EXPLORER_PAGES=1``, so each interactive explorer also gives its
+page version: its figure precomputed over a grid of its controls, with HTML controls that switch
+between the pictures without a kernel (:mod:`auheat.widgets`). The pages render that version, not
+the live widget, whose Python callbacks cannot run there (``nb_mime_priority_overrides`` in
+_config.yml); the widgets' saved state is dropped from the executed chapters for the same reason.
+
 The pages load their scripts from the site itself, not from a CDN, so the book works offline:
-require.js and the widget embedder from ``_static/widgets`` (``nb_ipywidgets_js`` in _config.yml),
-MathJax from ``_static/mathjax`` (``mathjax_path``). They are installed with npm from
+MathJax from ``_static/mathjax`` (``mathjax_path`` in _config.yml), installed with npm from
 book/package-lock.json into book/node_modules and copied there.
 """
 
@@ -103,6 +108,7 @@ def execute(names: list[str], src: Path, quick: bool, jobs: int = 1) -> None:
     so a chapter that needs another's run waits for it. Parallel kernels get ``cores // jobs``
     threads each: more threads than cores would slow every one of them down.
     """
+    os.environ["AUHEAT_EXPLORER_PAGES"] = "1"  # the kernels inherit it (auheat.widgets)
     if jobs == 1:
         for name in names:
             execute_chapter(name, src, quick)
@@ -130,21 +136,24 @@ def execute_chapter(name: str, src: Path, quick: bool) -> None:
         kernel_name="python3",
         progress_bar=False,
     )
-    show_injected_parameters(src / f"{name}.ipynb")
+    show_for_the_page(src / f"{name}.ipynb")
     print(f"  {name}: {time.perf_counter() - start:.1f} s", flush=True)
 
 
-def show_injected_parameters(path: Path) -> None:
-    """Hide the chapter's own ``parameters`` cell in the rendered page.
+def show_for_the_page(path: Path) -> None:
+    """Hide the chapter's own ``parameters`` cell and drop its widgets' saved state.
 
     papermill adds the values the chapter ran with in a cell of their own, just after it; showing
-    both would print ``QUICK = False`` above a page that ran with ``QUICK = True``.
+    both would print ``QUICK = False`` above a page that ran with ``QUICK = True``. The pages show
+    each explorer's page version, so the widget state would be dead weight (and would make myst-nb
+    load a widget manager).
     """
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         tags = cell.metadata.get("tags", [])
         if "parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = [*tags, "remove-cell"]
+    notebook.metadata.pop("widgets", None)
     nbformat.write(notebook, path)
 
 
@@ -162,17 +171,6 @@ def npm_install() -> None:
         # --ignore-scripts: only files are needed, no package runs code on this machine
         subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=BOOK, check=True)
         shutil.copy(lock, stamp)
-
-
-def widget_scripts(static: Path) -> None:
-    """Copy require.js and @jupyter-widgets/html-manager's embedder into ``static``."""
-    static.mkdir(parents=True, exist_ok=True)
-    shutil.copy(NODE_MODULES / "requirejs" / "require.js", static)
-    # embed-amd.js bundles the base, controls and output widgets; its icon fonts go beside it (where
-    # embed-setup.js points it). embed.js (the non-AMD build) and the source maps are not needed.
-    dist = NODE_MODULES / "@jupyter-widgets" / "html-manager" / "dist"
-    ignore = shutil.ignore_patterns("embed.js", "libembed-amd.js", "*.map")
-    shutil.copytree(dist, static, ignore=ignore, dirs_exist_ok=True)
 
 
 def mathjax(static: Path) -> None:
@@ -238,7 +236,6 @@ def main(argv: list[str] | None = None) -> int:
     # Not under the sources' _static: Jupyter Book adds every .js file there to every page.
     # html_extra_path (_config.yml) copies _extra/_static to the site's _static.
     npm_install()
-    widget_scripts(src / "_extra" / "_static" / "widgets")
     mathjax(src / "_extra" / "_static" / "mathjax")
     cmd = [
         "jupyter-book",

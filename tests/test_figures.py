@@ -1,6 +1,8 @@
 """The book's figures (auheat.figures): what each draws, checked on the artists it returns."""
 
 import dataclasses
+import json
+import re
 import subprocess
 import sys
 
@@ -11,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
+from auheat import figures
 from auheat.aus import ACTION_UNITS, rescale_points
 from auheat.data.dataset import PreparedDataset
 from auheat.data.protocols import folds_protocol
@@ -541,3 +544,34 @@ def test_found_faces_draw_a_box_and_landmarks_per_face(crop, landmarks):
     fig = plot_found_faces([crop, crop], [faces, []], ["one", "none"], ncols=2)
     assert [len(ax.patches) for ax in fig.axes] == [1, 0]
     assert fig.axes[0].get_title() == "one\n1 face(s)" and fig.axes[1].get_title() == "none\n0 face(s)"
+
+
+# Page versions (figures.switcher): pictures precomputed over a grid of controls.
+
+
+def test_page_control_rejects_a_start_or_labels_that_do_not_fit_its_values():
+    with pytest.raises(ValueError, match="starts at 7, not among"):
+        figures.PageControl("AU", (1, 2), 7)
+    with pytest.raises(ValueError, match="repeats a value"):
+        figures.PageControl("AU", (1, 1), 1)
+    with pytest.raises(ValueError, match="2 labels for 3 values"):
+        figures.PageControl("AU", (1, 2, 3), 1, ("a", "b"))
+
+
+def test_switcher_stores_identical_pictures_once_and_keeps_its_script_closed():
+    from matplotlib.figure import Figure
+
+    def draw(values):
+        fig = Figure(figsize=(1, 1))
+        fig.subplots().plot([0, 1], [0, values["level"] > 0])
+        return fig, "</script> in a description"
+
+    controls = [
+        figures.PageControl("side", ("left", "right"), "left"),
+        figures.PageControl("level", (0, 1, 2), 1, slider=True),
+    ]
+    block = figures.switcher_html(controls, draw, "a note")
+    pictures = re.search(r"const pictures = (\[.*?\]),", block).group(1)
+    assert len(json.loads(pictures)) == 2  # level 0, and levels 1 and 2, whichever the side
+    assert block.count("</script>") == 1  # the description's is escaped inside the script
+    assert '<input type="range" data-control="1" min="0" max="2" step="1" value="1">' in block

@@ -2,6 +2,8 @@
 one of its controls changes."""
 
 import base64
+import json
+import re
 import subprocess
 import sys
 
@@ -156,3 +158,64 @@ def test_photo_explorer_rejects_bad_arguments(widgets, reading):
         widgets.photo_explorer({"a": reading}, (6, 12, 25), au=4)
     with pytest.raises(ValueError, match="photo='c' is not among a"):
         widgets.photo_explorer({"a": reading}, (6, 12, 25), photo="c")
+
+
+# Page versions: each explorer's figures precomputed over a grid of its controls, for a page
+# without a kernel (auheat.figures.switcher_html).
+
+
+def page_data(block: str) -> dict:
+    """The pictures, descriptions, combination index and labels a page version's script holds."""
+    found = re.search(
+        r"const pictures = (\[.*?\]), alts = (\[.*?\]), index = (\{.*?\}), labels = (\[.*?\]);", block
+    )
+    assert found, "no data in the page version's script"
+    return dict(zip(("pictures", "alts", "index", "labels"), map(json.loads, found.groups()), strict=True))
+
+
+def test_page_version_draws_every_combination_and_starts_at_the_widgets_values(widgets, crop, landmarks):
+    explorer = widgets.heatmap_explorer(crop, landmarks, au=12, intensity=3.0, design="variable")
+    block = explorer.page_html(grid={"AU": (2, 12), "intensity": (0.0, 3.0)})
+    data = page_data(block)
+    assert len(data["index"]) == 2 * 2 * 3  # AU x intensity x design
+    assert len(data["pictures"]) == 12  # the titles differ, so no two pictures are the same
+    assert data["labels"][0] == ["AU02 outer brow raiser", "AU12 lip corner puller"]
+    assert data["labels"][1] == ["0", "3"] and data["labels"][2] == ["fixed", "variable", "binary"]
+    start = data["index"]["1,1,1"]  # AU12, I = 3, variable: the widget's values
+    assert data["alts"][start] == "AU12 variable target at I = 3"
+    assert f'<img src="{data["pictures"][start]}"' in block
+    assert all(p.startswith("data:image/webp;base64,") for p in data["pictures"])
+    assert block.count('type="range"') == 1 and block.count("<select") == 2  # intensity is a slider
+
+
+def test_page_version_is_displayed_only_when_the_build_asks_for_it(widgets, crop, landmarks, monkeypatch):
+    explorer = widgets.heatmap_explorer(crop, landmarks, aus=(12,))
+    monkeypatch.delenv(widgets.PAGE_VERSIONS, raising=False)
+    live = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in live and "text/html" not in live
+    monkeypatch.setenv(widgets.PAGE_VERSIONS, "1")
+    built = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in built
+    assert len(page_data(built["text/html"])["index"]) == 1 * 3 * 3
+
+
+def test_page_version_rejects_a_control_it_does_not_have(widgets, crop, landmarks):
+    explorer = widgets.heatmap_explorer(crop, landmarks)
+    with pytest.raises(ValueError, match=r"grid names \['colour'\]"):
+        explorer.page_html(grid={"colour": ("red",)})
+
+
+def test_synth_page_version_shows_one_au_at_a_time_and_stores_the_neutral_face_once(widgets):
+    explorer = widgets.synth_face_explorer({6: 3.0, 12: 4.0})
+    data = page_data(explorer.page_html(grid={"AU": (6, 12), "intensity": (0.0, 4.0)}))
+    assert data["labels"][0] == ["AU06 cheek raiser", "AU12 lip corner puller"]
+    assert data["index"]["0,0"] == data["index"]["1,0"]  # intensity 0: the same neutral face
+    assert len(data["pictures"]) == 3
+    assert data["alts"][data["index"]["1,1"]] == "SynthFACS face, subject 0, AUs: AU12=4"
+
+
+def test_photo_page_version_covers_photos_aus_and_thresholds(widgets, reading):
+    explorer = widgets.photo_explorer({"a": reading, "b": reading}, (6, 12, 25))
+    data = page_data(explorer.page_html(grid={"threshold": (0.0, 1.0)}))
+    assert len(data["index"]) == 2 * 4 * 2  # photos x (3 AUs and their maximum) x thresholds
+    assert data["alts"][data["index"]["1,0,1"]] == "b, all AUs (maximum), threshold 1"

@@ -34,6 +34,7 @@ from auheat.figures.landmarks import (
     plot_landmark_training,
 )
 from auheat.figures.photos import plot_face_reading, plot_found_faces
+from auheat.figures.switcher import PageControl, switcher_html
 from auheat.figures.synth import (
     plot_au_change_maps,
     plot_au_gallery,
@@ -59,6 +60,7 @@ __all__ = [
     "HEATMAP_CMAP",
     "INTENSITIES",
     "AUSelection",
+    "PageControl",
     "draw_heatmap",
     "heatmap_extent",
     "plot_alignment",
@@ -91,5 +93,6 @@ __all__ = [
     "plot_session_labels",
     "plot_subject_counts",
     "plot_target_profiles",
+    "switcher_html",
     "unique_centres",
 ]
