@@ -426,14 +426,30 @@ def test_predicted_vs_target_pairs_each_target_with_the_models_heatmap(disfa_tes
     torch.manual_seed(0)
     model = build_model("adapters", FAN(1, 16), "disfa")
     fig = plot_predicted_vs_target(model, disfa_test_set, [0, 1], [12, 25], input_size=64)
-    panels = [ax for ax in fig.axes if ax.get_images()]
-    assert len(panels) == 2 * 4 and len(fig.axes) == 2 * 4 + 1  # 2 frames x (2 AUs x 2), a colorbar
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    # 2 frames x (2 AUs x (target, predicted, predicted on its own scale)), a colorbar per
+    # own-scale panel and the shared one.
+    assert len(panels) == 2 * 6 and len(fig.axes) == 2 * 6 + 2 * 2 + 1
     label = float(disfa_test_set[1]["intensities"][disfa_test_set.aus.index(12)])
-    assert panels[4].get_title() == f"AU12 target\nI = {label:g}"
-    assert panels[5].get_title().startswith("AU12 predicted\nmax ")
-    target = panels[4].get_images()[1].get_array()
+    assert panels[6].get_title() == f"AU12 target\nI = {label:g}"
+    assert panels[7].get_title().startswith("AU12 predicted\nmax ")
+    assert panels[8].get_title() == "AU12 predicted\nits own scale"
+    target = panels[6].get_images()[1].get_array()
     assert target.shape == (16, 16) and target.max() == pytest.approx(label, abs=1e-5)
+    shared, own = (panels[i].get_images()[1] for i in (7, 8))
+    np.testing.assert_array_equal(shared.get_array(), own.get_array())  # the same map
+    assert shared.norm.vmax == 5.0
+    assert own.norm.vmax == pytest.approx(float(own.get_array().max()))  # its own top
+    # A map with nothing above 0 has no scale to stretch: the panel says so.
+    nothing = [ax for ax in panels if "own scale" in ax.get_title() and not ax.get_images()[1:]]
+    assert all(ax.texts[0].get_text() == "nothing above 0" for ax in nothing)
     assert model.training  # the mode is restored
+
+
+def test_face_maps_refuse_an_own_scale_column_they_do_not_have():
+    crop = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"own_scale names columns \[2\]; the maps have columns 0..1"):
+        plot_face_maps([crop], np.zeros((1, 2, 8, 8)), own_scale=[2])
 
 
 def test_predicted_vs_target_needs_heatmaps_and_known_aus(disfa_test_set):
@@ -575,3 +591,16 @@ def test_switcher_stores_identical_pictures_once_and_keeps_its_script_closed():
     assert len(json.loads(pictures)) == 2  # level 0, and levels 1 and 2, whichever the side
     assert block.count("</script>") == 1  # the description's is escaped inside the script
     assert '<input type="range" data-control="1" min="0" max="2" step="1" value="1">' in block
+
+
+def test_the_book_style_sets_a_colour_blind_safe_cycle_and_legible_type():
+    with matplotlib.rc_context():
+        figures.use_book_style()
+        assert [c.upper() for c in matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]] == list(
+            figures.OKABE_ITO
+        )
+        assert matplotlib.rcParams["xtick.labelsize"] >= 8 and matplotlib.rcParams["image.cmap"] == "inferno"
+        fig, ax = plt.subplots()
+        (line,) = ax.plot([0, 1])
+        assert line.get_color().upper() == figures.OKABE_ITO[0]
+        plt.close(fig)

@@ -34,6 +34,7 @@ from auheat.figures.landmarks import (
     plot_landmark_training,
 )
 from auheat.figures.photos import plot_face_reading, plot_found_faces
+from auheat.figures.style import BOOK_STYLE, OKABE_ITO, use_book_style
 from auheat.figures.switcher import PageControl, switcher_html
 from auheat.figures.synth import (
     plot_au_change_maps,
@@ -57,7 +58,9 @@ from auheat.figures.transfer import (
 )
 
 __all__ = [
+    "BOOK_STYLE",
     "HEATMAP_CMAP",
+    "OKABE_ITO",
     "INTENSITIES",
     "AUSelection",
     "PageControl",
@@ -95,4 +98,5 @@ __all__ = [
     "plot_target_profiles",
     "switcher_html",
     "unique_centres",
+    "use_book_style",
 ]

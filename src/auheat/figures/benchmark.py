@@ -4,8 +4,8 @@ The functions draw the tables that :func:`auheat.grid.run_grid` returns: ``score
 row per run and AU (and ``mean``) with columns ``dataset``, ``method``, ``design``, ``fold``,
 ``train_subjects``, ``AU``, ``ICC`` and ``MAE``; ``curves``, one row per run and logged
 evaluation with ``dataset``, ``method``, ``step``, ``train_loss`` and ``ICC_mean``. They draw
-with seaborn (the book extra) in its current theme; Chapter 8 sets
-``seaborn.set_theme(style="whitegrid", context="notebook")``. Every function returns the
+with seaborn (the book extra), which follows matplotlib's settings, so they take the book's style
+(:func:`auheat.figures.use_book_style`) like every other figure. Every function returns the
 :class:`~matplotlib.figure.Figure`.
 """
 

@@ -165,6 +165,7 @@ def plot_session_labels(
     )
     step = float(np.median(np.diff(seconds))) if len(seconds) > 1 else 1.0 / fps
     cmap = ListedColormap(["white", *sns.color_palette("rocket_r", 5)])
+    top.grid(False)  # the strip is an image: grid lines would cross its cells
     strip = top.imshow(
         labels,
         aspect="auto",

@@ -124,6 +124,7 @@ def plot_face_maps(
     vmax: float = MAX_INTENSITY,
     colorbar_label: str = "heatmap value",
     panel_size: float = 1.9,
+    own_scale: Sequence[int] = (),
 ) -> Figure:
     """Maps laid over faces: row n shows face n under each of its M maps.
 
@@ -134,9 +135,13 @@ def plot_face_maps(
         centres: optional [N, M, C, 2] (x, y) crop pixels drawn as small circles (NaN skipped),
             e.g. each panel's AU centres.
         row_labels: N labels written left of the rows.
-        vmax: value drawn with the top colour; one scale for every panel.
+        vmax: value drawn with the top colour; one scale for every panel but those of
+            ``own_scale``.
         colorbar_label: the label of the shared colorbar.
         panel_size: side of one panel, inches.
+        own_scale: columns whose panels each get their own scale, from 0 to the panel's maximum,
+            with a colorbar of their own: a faint map that the shared scale leaves dark shows its
+            shape there.
 
     Returns:
         The figure: N x M panels and a shared colorbar.
@@ -153,6 +158,9 @@ def plot_face_maps(
     points = None if centres is None else as_numpy(centres).astype(np.float64)
     if points is not None and (points.shape[:2] != (n, m) or points.ndim != 4 or points.shape[-1] != 2):
         raise ValueError(f"centres must be [N, M, C, 2] = [{n}, {m}, C, 2], got {list(points.shape)}")
+    outside = sorted(set(own_scale) - set(range(m)))
+    if outside:
+        raise ValueError(f"own_scale names columns {outside}; the maps have columns 0..{m - 1}")
     title_lines = max((t.count("\n") + 1 for row in titles for t in row), default=0) if titles else 0
     fig, axes = plt.subplots(
         n,
@@ -166,7 +174,22 @@ def plot_face_maps(
         for c in range(m):
             ax = axes[r, c]
             show_face(ax, crop)
-            artist = draw_heatmap(ax, maps[r, c], crop_size=crop.shape[0], vmax=vmax)
+            if c in own_scale and maps[r, c].max() > 0:  # from 0 to the panel's own top
+                own = draw_heatmap(ax, maps[r, c], crop_size=crop.shape[0], vmax=float(maps[r, c].max()))
+                fig.colorbar(own, ax=ax, shrink=0.8, pad=0.02).ax.tick_params(labelsize=6)
+            elif c in own_scale:  # no scale to stretch: say so rather than draw a blank panel
+                ax.text(
+                    0.5,
+                    0.06,
+                    "nothing above 0",
+                    transform=ax.transAxes,
+                    ha="center",
+                    fontsize=7,
+                    color="white",
+                    bbox={"facecolor": "black", "alpha": 0.6, "linewidth": 0},
+                )
+            else:
+                artist = draw_heatmap(ax, maps[r, c], crop_size=crop.shape[0], vmax=vmax)
             if points is not None:
                 xy = points[r, c][~np.isnan(points[r, c]).any(-1)]
                 ax.scatter(*xy.T, s=22, facecolors="none", edgecolors="#4fc3f7", linewidths=0.9)
@@ -195,15 +218,16 @@ def plot_predicted_vs_target(
     *,
     design: str = "variable",
     target_options: Mapping[str, float] | None = None,
-    panel_size: float = 1.9,
+    panel_size: float = 1.6,
 ) -> Figure:
     """A heatmap model's AU heatmaps beside their targets, on dataset frames (one per row).
 
-    For each AU of ``aus`` two columns: the target encoded from the frame's label, as the
-    training loss encodes it (:class:`auheat.tasks.AUTask`), and the model's heatmap. Titles give
-    the label and the decoded intensity (the heatmap's maximum, clamped to [0, 5], and the
-    intensity the model answers through its calibration, where it has one); circles mark the
-    AU's centres.
+    For each AU of ``aus`` three columns: the target encoded from the frame's label, as the
+    training loss encodes it (:class:`auheat.tasks.AUTask`), and the model's heatmap on the same
+    0-5 scale, then the model's heatmap again on its own scale (0 to its maximum, its own
+    colorbar), which shows where a weak prediction puts its bump. Titles give the label and the
+    decoded intensity (the heatmap's maximum, clamped to [0, 5], and the intensity the model
+    answers through its calibration, where it has one); circles mark the AU's centres.
 
     Args:
         model: an AU model with heatmap output (``model.aus`` those of ``dataset``), run in eval
@@ -216,7 +240,8 @@ def plot_predicted_vs_target(
         panel_size: side of one panel, inches.
 
     Returns:
-        The figure of :func:`plot_face_maps`: a row per frame, two panels per AU, a colorbar.
+        The figure of :func:`plot_face_maps`: a row per frame, three panels per AU, the shared
+        colorbar and one per own-scale panel.
     """
     if getattr(model, "output", "heatmaps") != "heatmaps":
         raise ValueError("the model outputs intensities, not heatmaps: there is no heatmap to draw")
@@ -245,7 +270,7 @@ def plot_predicted_vs_target(
     answered = model.calibrated(decoded) if hasattr(model, "calibrated") else decoded
     calibrated = not torch.equal(answered, decoded)
     channels = [model_aus.index(n) for n in numbers]
-    maps = torch.stack([t for c in channels for t in (targets[:, c], output[:, c])], 1)
+    maps = torch.stack([t for c in channels for t in (targets[:, c], output[:, c], output[:, c])], 1)
     crop_points = torch.stack([s.float() for s in (dataset[int(i)]["landmarks"] for i in indices)])
     au_points = au_centres(crop_points, numbers)  # [N, M, C, 2] crop pixels
     titles = []
@@ -257,15 +282,17 @@ def plot_predicted_vs_target(
             row.append(f"{get_au(n).label} target\n{shown}")
             read = f", read {float(answered[r, c]):.2f}" if calibrated else ""
             row.append(f"{get_au(n).label} predicted\nmax {float(decoded[r, c]):.2f}{read}")
+            row.append(f"{get_au(n).label} predicted\nits own scale")
         titles.append(row)
     return plot_face_maps(
         crops,
         maps.cpu(),
         titles,
-        centres=au_points.repeat_interleave(2, dim=1),
+        centres=au_points.repeat_interleave(3, dim=1),
         row_labels=_frame_labels(dataset, indices),
         vmax=1.0 if design == "binary" else MAX_INTENSITY,
         panel_size=panel_size,
+        own_scale=range(2, 3 * len(numbers), 3),
     )
 
 
