@@ -7,6 +7,8 @@ A chapter writes ``from auheat import figures`` and calls ``figures.plot_...``:
 - :mod:`auheat.figures.synth` (Chapter 2): SynthFACS faces and their AUs;
 - :mod:`auheat.figures.labels` (Chapter 2): label statistics of a dataset;
 - :mod:`auheat.figures.landmarks` (Chapter 3): the landmark network;
+- :mod:`auheat.figures.architecture` (Chapters 3 to 8): block diagrams of FAN and of each transfer
+  method's model, frozen and trainable parts coloured;
 - :mod:`auheat.figures.transfer` (Chapters 4 to 7): learning curves, a model's maps over faces;
 - :mod:`auheat.figures.benchmark` (Chapter 8): the benchmark of the transfer methods;
 - :mod:`auheat.figures.photos` (Chapter 9): real photos read by a trained model.
@@ -18,6 +20,7 @@ Chapters 4 to 7 run the model they are given on the frames they show.
 """
 
 from auheat.figures._common import HEATMAP_CMAP, INTENSITIES, AUSelection, draw_heatmap, heatmap_extent
+from auheat.figures.architecture import plot_fan_diagram, plot_transfer_diagram, plot_transfer_diagrams
 from auheat.figures.benchmark import (
     plot_icc_curves,
     plot_icc_per_au,
@@ -79,6 +82,7 @@ __all__ = [
     "plot_face_reading",
     "plot_face_targets",
     "plot_faces",
+    "plot_fan_diagram",
     "plot_fan_outputs",
     "plot_found_faces",
     "plot_heatmap_overlay",
@@ -96,6 +100,8 @@ __all__ = [
     "plot_session_labels",
     "plot_subject_counts",
     "plot_target_profiles",
+    "plot_transfer_diagram",
+    "plot_transfer_diagrams",
     "switcher_html",
     "unique_centres",
     "use_book_style",
