@@ -89,6 +89,62 @@ def test_chapter_follows_the_shared_skeleton(path):
     assert headings[-4:] == list(SKELETON[3:]), f"{path.name} ends with {headings[-4:]}"
 
 
+def markdown_cells(path: Path) -> list[str]:
+    return [
+        "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"
+    ]
+
+
+def bullets_after(text: str, heading: str) -> list[str]:
+    """The bullet points of the list that follows ``heading`` in ``text``."""
+    rest = text.split(heading, 1)[1]
+    return re.findall(r"^- ", rest.split("\n#", 1)[0], re.M)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_opens_with_outcomes_and_closes_with_takeaways_and_a_self_check(path):
+    cells = markdown_cells(path)
+    overview = next(c for c in cells if c.startswith("## Overview"))
+    assert "### Learning outcomes" in overview and "After this chapter you can:" in overview, path.name
+    assert 3 <= len(bullets_after(overview, "### Learning outcomes")) <= 5, f"{path.name}: 3 to 5 outcomes"
+    summary = next(c for c in cells if c.startswith("## Summary"))
+    assert summary.split("\n", 2)[2].startswith("### Key takeaways"), (
+        f"{path.name}: takeaways open the summary"
+    )
+    assert 3 <= len(bullets_after(summary, "### Key takeaways")) <= 5, f"{path.name}: 3 to 5 takeaways"
+    after = cells[cells.index(summary) + 1]
+    assert after.startswith("### Self-check"), f"{path.name}: the self-check follows the summary"
+    # A question is bold, numbered and may wrap: "**1. ...?**".
+    questions = [
+        n for n, text in re.findall(r"^\*\*(\d)\. (.+?)\*\*$", after, re.M | re.S) if text.endswith("?")
+    ]
+    answers = re.findall(r"^```\{admonition\} Answer\n:class: dropdown$", after, re.M)
+    assert 3 <= len(questions) <= 5 and questions == [str(i + 1) for i in range(len(questions))], path.name
+    assert len(answers) == len(questions), f"{path.name}: every question needs a folded answer"
+
+
+TAG = re.compile(
+    r"^\*\*Level:\*\* (easy|medium|hard) · "
+    r"\*\*CPU time:\*\* (under a minute|a few minutes|about \d+ minutes|about \d+ hours)$"
+)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_exercises_are_tagged_folded_and_one_asks_for_a_prediction_first(path):
+    exercises = [c for c in markdown_cells(path) if c.startswith("### Exercise ")]
+    assert exercises, f"{path.name} has no exercise cells"
+    for number, cell in enumerate(exercises, 1):
+        heading, blank, tag = cell.split("\n")[:3]
+        assert heading.startswith(f"### Exercise {number}: "), f"{path.name}: {heading!r} out of order"
+        assert not blank and TAG.match(tag), f"{path.name}, exercise {number}: tag line {tag!r}"
+        assert re.search(r"^`{3,}\{admonition\} Solution\n:class: dropdown$", cell, re.M), (
+            f"{path.name}, exercise {number}: no folded solution"
+        )
+    assert any(
+        c.startswith("### Exercise") and ": Predict, then run: " in c.split("\n")[0] for c in exercises
+    ), f"{path.name}: no 'Predict, then run' exercise"
+
+
 def test_the_repository_is_named_in_one_place_and_set_everywhere_from_it(tmp_path, monkeypatch):
     import shutil
     import sys
@@ -107,3 +163,11 @@ def test_the_repository_is_named_in_one_place_and_set_everywhere_from_it(tmp_pat
     chapter = (copy / CHAPTERS[0].name).read_text()
     assert "colab.research.google.com/github/someone/fork/blob/main/book/" in chapter
     assert "git+https://github.com/someone/fork" in chapter and "auheat/auheat" not in chapter
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_draws_in_the_book_style(path):
+    code = "\n".join("".join(c["source"]) for c in code_cells(path))
+    assert "figures.use_book_style()" in code, f"{path.name} does not set the book's figure style"
+    for other in ("set_theme(", "plt.style.use(", "rcParams["):
+        assert other not in code, f"{path.name} sets a style of its own ({other})"

@@ -255,6 +255,34 @@ def test_pages_embed_no_widget_state(pages):
     assert not embedded, f"pages that embed widget views or state: {embedded}"
 
 
+# What a reader of each chapter page sees of its teaching frame: the headings, and whether the
+# self-check's answers start folded and open when their button is pressed (sphinx-togglebutton).
+TEACHING = """
+const headings = [...document.querySelectorAll("h3")].map(h => h.textContent.replace("#", "").trim());
+const check = document.querySelector("section#self-check");
+const folds = check ? [...check.querySelectorAll(".admonition.dropdown")] : [];
+const shown = f => f.querySelector("p:not(.admonition-title)").offsetParent !== null;
+const before = folds.map(shown);
+if (folds.length) folds[0].querySelector("button.toggle-button").click();
+return [headings, before, folds.length ? shown(folds[0]) : false];
+"""
+
+
+def test_chapter_pages_show_outcomes_takeaways_and_a_self_check_with_folded_answers(browser, site, pages):
+    for name in (n for n in pages if CHAPTER.fullmatch(n)):
+        browser.get(site[1] + name)
+        WebDriverWait(browser, 10).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
+        headings, folded, opened = browser.execute_script(TEACHING)
+        for heading in ("Learning outcomes", "Key takeaways", "Self-check"):
+            assert heading in headings, f"{name} has no {heading!r} heading"
+        assert len(folded) >= 3 and not any(folded), (
+            f"{name}: self-check answers shown before asked: {folded}"
+        )
+        assert opened, f"{name}: the first answer did not open when its button was pressed"
+
+
 def test_math_renders(pages):
     with_math = {name: page for name, page in pages.items() if page.math}
     assert with_math, "no page has math"
