@@ -261,7 +261,8 @@ TEACHING = """
 const headings = [...document.querySelectorAll("h3")].map(h => h.textContent.replace("#", "").trim());
 const check = document.querySelector("section#self-check");
 const folds = check ? [...check.querySelectorAll(".admonition.dropdown")] : [];
-const shown = f => f.querySelector("p:not(.admonition-title)").offsetParent !== null;
+// sphinx-togglebutton folds an answer by hiding what follows its title (visibility: hidden).
+const shown = f => getComputedStyle(f.querySelector(".admonition-title ~ *")).visibility !== "hidden";
 const before = folds.map(shown);
 if (folds.length) folds[0].querySelector("button.toggle-button").click();
 return [headings, before, folds.length ? shown(folds[0]) : false];

@@ -404,10 +404,16 @@ def test_a_rerun_rebuilds_subjects_whose_labels_changed(tree, tmp_path, capsys):
         prepare_disfa(tree, tmp_path / "disfa", work=work)
     write_intensity_file(label_file(tree, au=1), [5, 5, 5])  # edited between the runs
     video.write_bytes(good)
-    out = prepare_disfa(tree, tmp_path / "disfa", work=work)
+    out = prepare_disfa(tree, tmp_path / "disfa", work=work, keep_shards=True)
     assert read_frames(out).query("subject == 'SN001'")["AU01"].tolist() == [5, 5, 5]
     assert f"SN001: rebuilt, its inputs changed ({label_file(tree, au=1)})" in capsys.readouterr().err
     assert json.loads((out / "report.json").read_text())["subjects"]["SN013"]["rebuilt"] is None
+    # A third run with nothing changed reuses every kept shard and says nothing was rebuilt.
+    out = prepare_disfa(tree, tmp_path / "disfa-again", work=work)
+    assert "rebuilt" not in capsys.readouterr().err
+    assert not any(
+        info["rebuilt"] for info in json.loads((out / "report.json").read_text())["subjects"].values()
+    )
 
 
 def test_a_rerun_with_another_labels_folder_or_session_name_rebuilds_every_subject(tree, tmp_path):

@@ -321,7 +321,8 @@ def prepare_subject(subject: Subject, layout: Layout, options: PrepareOptions, w
     shard = work / subject.name
     marker = options.marker(layout, subject)
     if _shard_is_done(shard, marker):
-        return json.loads((shard / SUBJECT_REPORT).read_text())
+        # The stored report is the one of the run that made the shard; this run rebuilt nothing.
+        return json.loads((shard / SUBJECT_REPORT).read_text()) | {"rebuilt": None}
     rebuilt = None
     if (shard / DONE).is_file():
         try:
