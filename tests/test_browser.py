@@ -305,6 +305,24 @@ def test_pages_load_from_the_site_only(pages, site):
         assert not outside, f"{name} loads from other sites (a CDN?): {sorted(outside)}"
 
 
+# Display equations wider than the text column scroll sideways, and a reader misses their end.
+WIDE_EQUATIONS = """return [...document.querySelectorAll("div.math mjx-container[display='true']")]
+    .filter(m => m.scrollWidth > m.clientWidth + 2).map(m => m.parentElement.textContent.slice(0, 50))"""
+
+
+UNTYPESET = f'return document.querySelectorAll("{MATH}:not(:has(mjx-container))").length'
+
+
+def test_display_equations_fit_the_text_column(browser, site, pages):
+    wide = {}
+    for name in (n for n, page in pages.items() if page.math):
+        browser.get(site[1] + name)
+        WebDriverWait(browser, 30).until(lambda d: not d.execute_script(UNTYPESET))
+        wide[name] = browser.execute_script(WIDE_EQUATIONS)
+    wide = {name: found for name, found in wide.items() if found}
+    assert not wide, f"display equations wider than the column: {wide}"
+
+
 def test_chapter_4_typesets_the_equations_of_its_scores(pages):
     # ICC(3,1), MAE and PCC are defined by formula in Chapter 4, before the tables that use them.
     page = pages["04_finetuning.html"]
