@@ -427,9 +427,10 @@ def test_predicted_vs_target_pairs_each_target_with_the_models_heatmap(disfa_tes
     model = build_model("adapters", FAN(1, 16), "disfa")
     fig = plot_predicted_vs_target(model, disfa_test_set, [0, 1], [12, 25], input_size=64)
     panels = [ax for ax in fig.axes if ax.get_title()]
-    # 2 frames x (2 AUs x (target, predicted, predicted on its own scale)), a colorbar per
-    # own-scale panel and the shared one.
-    assert len(panels) == 2 * 6 and len(fig.axes) == 2 * 6 + 2 * 2 + 1
+    # A row per frame and AU (2 x 2), each (target, predicted, predicted on its own scale), a
+    # colorbar per own-scale panel and the shared one; three panels a row fit a page.
+    assert len(panels) == 2 * 2 * 3 and len(fig.axes) == 2 * 2 * 3 + 2 * 2 + 1
+    assert panels[3].get_title().startswith("AU25 target") and fig.get_figwidth() < 7
     label = float(disfa_test_set[1]["intensities"][disfa_test_set.aus.index(12)])
     assert panels[6].get_title() == f"AU12 target\nI = {label:g}"
     assert panels[7].get_title().startswith("AU12 predicted\nmax ")

@@ -2,7 +2,7 @@
 
 The library's figure functions choose what to draw (colour maps for heatmaps, markers, sizes);
 the style chooses how every figure reads: type sizes that stay legible at the width of a page,
-a light grid behind curves and bars, no top and right frame, and the Okabe-Ito colour cycle,
+a light grid behind curves and bars, and the Okabe-Ito colour cycle,
 which readers with the common colour-vision deficiencies tell apart. seaborn's figures
 (Chapters 2 and 8) draw in the same style, since seaborn follows matplotlib's settings.
 """
@@ -24,8 +24,6 @@ BOOK_STYLE: dict[str, object] = {
     "axes.axisbelow": True,
     "grid.color": "#dddddd",
     "grid.linewidth": 0.7,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
     "axes.titlesize": 10,
     "axes.labelsize": 9,
     "xtick.labelsize": 8,

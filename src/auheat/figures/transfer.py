@@ -199,7 +199,10 @@ def plot_face_maps(
                 ax.set_title(titles[r][c], fontsize=8)
         if row_labels is not None:
             axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
-    fig.colorbar(artist, ax=axes, shrink=0.7, label=colorbar_label)
+    if n > m:  # a tall figure: the shared scale goes across its top, where every row can refer to it
+        fig.colorbar(artist, ax=axes, location="top", shrink=0.6, aspect=40, label=colorbar_label)
+    else:
+        fig.colorbar(artist, ax=axes, shrink=0.7, label=colorbar_label)
     return fig
 
 
@@ -220,14 +223,15 @@ def plot_predicted_vs_target(
     target_options: Mapping[str, float] | None = None,
     panel_size: float = 1.6,
 ) -> Figure:
-    """A heatmap model's AU heatmaps beside their targets, on dataset frames (one per row).
+    """A heatmap model's AU heatmaps beside their targets, on dataset frames.
 
-    For each AU of ``aus`` three columns: the target encoded from the frame's label, as the
-    training loss encodes it (:class:`auheat.tasks.AUTask`), and the model's heatmap on the same
-    0-5 scale, then the model's heatmap again on its own scale (0 to its maximum, its own
-    colorbar), which shows where a weak prediction puts its bump. Titles give the label and the
-    decoded intensity (the heatmap's maximum, clamped to [0, 5], and the intensity the model
-    answers through its calibration, where it has one); circles mark the AU's centres.
+    One row per frame and AU of ``aus`` (frame by frame), three panels per row: the target
+    encoded from the frame's label, as the training loss encodes it (:class:`auheat.tasks.AUTask`);
+    the model's heatmap on the same 0-5 scale; and the model's heatmap again on its own scale (0 to
+    its maximum, with its own colorbar), which shows where a weak prediction puts its bump. Titles
+    give the label and the decoded intensity (the heatmap's maximum, clamped to [0, 5], and the
+    intensity the model answers through its calibration, where it has one); circles mark the AU's
+    centres. Three panels a row keep the figure narrow enough to read at the width of a page.
 
     Args:
         model: an AU model with heatmap output (``model.aus`` those of ``dataset``), run in eval
@@ -240,8 +244,8 @@ def plot_predicted_vs_target(
         panel_size: side of one panel, inches.
 
     Returns:
-        The figure of :func:`plot_face_maps`: a row per frame, three panels per AU, the shared
-        colorbar and one per own-scale panel.
+        The figure of :func:`plot_face_maps`: a row per frame and AU, three panels a row, the
+        shared colorbar and one per own-scale panel with something above 0.
     """
     if getattr(model, "output", "heatmaps") != "heatmaps":
         raise ValueError("the model outputs intensities, not heatmaps: there is no heatmap to draw")
@@ -270,29 +274,36 @@ def plot_predicted_vs_target(
     answered = model.calibrated(decoded) if hasattr(model, "calibrated") else decoded
     calibrated = not torch.equal(answered, decoded)
     channels = [model_aus.index(n) for n in numbers]
-    maps = torch.stack([t for c in channels for t in (targets[:, c], output[:, c], output[:, c])], 1)
     crop_points = torch.stack([s.float() for s in (dataset[int(i)]["landmarks"] for i in indices)])
     au_points = au_centres(crop_points, numbers)  # [N, M, C, 2] crop pixels
+    frame_labels = _frame_labels(dataset, indices)
+    rows = [
+        (r, m, n, c)
+        for r in range(len(crops))
+        for m, (n, c) in enumerate(zip(numbers, channels, strict=True))
+    ]
+    maps = torch.stack([torch.stack([targets[r, c], output[r, c], output[r, c]]) for r, _, _, c in rows])
     titles = []
-    for r in range(len(crops)):
-        row = []
-        for n, c in zip(numbers, channels, strict=True):
-            label = float(intensities[r, c])
-            shown = "unlabelled" if np.isnan(label) else f"I = {label:g}"
-            row.append(f"{get_au(n).label} target\n{shown}")
-            read = f", read {float(answered[r, c]):.2f}" if calibrated else ""
-            row.append(f"{get_au(n).label} predicted\nmax {float(decoded[r, c]):.2f}{read}")
-            row.append(f"{get_au(n).label} predicted\nits own scale")
-        titles.append(row)
+    for r, _, n, c in rows:
+        label = float(intensities[r, c])
+        shown = "unlabelled" if np.isnan(label) else f"I = {label:g}"
+        read = f", read {float(answered[r, c]):.2f}" if calibrated else ""
+        titles.append(
+            [
+                f"{get_au(n).label} target\n{shown}",
+                f"{get_au(n).label} predicted\nmax {float(decoded[r, c]):.2f}{read}",
+                f"{get_au(n).label} predicted\nits own scale",
+            ]
+        )
     return plot_face_maps(
-        crops,
+        [crops[r] for r, _, _, _ in rows],
         maps.cpu(),
         titles,
-        centres=au_points.repeat_interleave(3, dim=1),
-        row_labels=_frame_labels(dataset, indices),
+        centres=torch.stack([au_points[r, m] for r, m, _, _ in rows])[:, None].expand(-1, 3, -1, -1),
+        row_labels=[f"{frame_labels[r].replace(chr(10), ', ')}\n{get_au(n).label}" for r, _, n, _ in rows],
         vmax=1.0 if design == "binary" else MAX_INTENSITY,
         panel_size=panel_size,
-        own_scale=range(2, 3 * len(numbers), 3),
+        own_scale=[2],
     )
 
 
