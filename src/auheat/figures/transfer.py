@@ -200,7 +200,19 @@ def plot_face_maps(
         if row_labels is not None:
             axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
     if n > m:  # a tall figure: the shared scale goes across its top, where every row can refer to it
-        fig.colorbar(artist, ax=axes, location="top", shrink=0.6, aspect=40, label=colorbar_label)
+        # fraction and pad are shares of the figure's height: their defaults (0.15 and 0.05) would
+        # leave inches of empty space above a tall figure's first row.
+        height = fig.get_figheight()
+        fig.colorbar(
+            artist,
+            ax=axes,
+            location="top",
+            shrink=0.6,
+            aspect=40,
+            fraction=0.5 / height,
+            pad=0.1 / height,
+            label=colorbar_label,
+        )
     else:
         fig.colorbar(artist, ax=axes, shrink=0.7, label=colorbar_label)
     return fig
