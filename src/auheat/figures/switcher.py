@@ -58,11 +58,25 @@ class PageControl:
             )
 
     def shown(self) -> tuple[str, ...]:
-        return (
-            self.labels
-            if self.labels is not None
-            else tuple(f"{v:g}" if isinstance(v, float) else str(v) for v in self.values)
-        )
+        return self.labels if self.labels is not None else tuple(map(_label, self.values))
+
+    def with_values(self, values: Sequence) -> PageControl:
+        """The same control offering ``values``: known values keep their labels, it starts where
+        it did if it still can, else at the first value."""
+        known = dict(zip(self.values, self.shown(), strict=True))
+        values = tuple(values)
+        labels = tuple(known.get(v, _label(v)) for v in values)
+        start = self.start if self.start in values else values[0]
+        return PageControl(self.name, values, start, labels, self.slider)
+
+    @classmethod
+    def nearest(cls, name: str, values: tuple, current: float, **options) -> PageControl:
+        """A control over amounts that starts at the value nearest ``current``."""
+        return cls(name, values, min(values, key=lambda v: abs(v - current)), **options)
+
+
+def _label(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _webp(fig: Figure) -> str:

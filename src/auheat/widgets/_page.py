@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
-from auheat.figures import PageControl, switcher_html
+from auheat.figures import switcher_html
 
 try:
     import ipywidgets as widgets
@@ -51,23 +51,15 @@ class WithPageVersion:
             raise ValueError(
                 f"grid names {unknown}; this explorer's page controls: {[c.name for c in controls]}"
             )
-        chosen = []
-        for control in controls:
-            if control.name in (grid or {}):
-                values = tuple(grid[control.name])
-                names = dict(zip(control.values, control.shown(), strict=True))
-                labels = tuple(names.get(v, f"{v:g}" if isinstance(v, float) else str(v)) for v in values)
-                start = control.start if control.start in values else values[0]
-                control = PageControl(control.name, values, start, labels, control.slider)
-            chosen.append(control)
+        chosen = [c.with_values(grid[c.name]) if c.name in (grid or {}) else c for c in controls]
         return switcher_html(chosen, self.page_figure, PAGE_NOTE)
 
 
 def show_in(output: widgets.Output, fig: Figure, text: str) -> None:
     """Replace what ``output`` shows with ``fig`` as a PNG.
 
-    Set on the kernel side, the output is part of the widget's state: it is saved with the
-    notebook and shown by a static page, with or without a live kernel behind it.
+    Set on the kernel side, the output is part of the widget's state, so the live explorer shows
+    its figure as soon as it is displayed. (The rendered book shows the page version instead.)
     """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

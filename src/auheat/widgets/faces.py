@@ -160,7 +160,7 @@ class SynthFaceExplorer(WithPageVersion, widgets.VBox):
             PageControl(
                 "AU", self.aus, first, tuple(f"{get_au(n).label} {get_au(n).name}" for n in self.aus)
             ),
-            PageControl("intensity", steps, min(steps, key=lambda v: abs(v - levels[first])), slider=True),
+            PageControl.nearest("intensity", steps, levels[first], slider=True),
         ]
 
     def page_figure(self, values: Mapping[str, object]) -> tuple[Figure, str]:

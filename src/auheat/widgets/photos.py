@@ -116,12 +116,7 @@ class PhotoExplorer(WithPageVersion, widgets.VBox):
                 self.au.value,
                 tuple(label for label, _ in self.au.options),
             ),
-            PageControl(
-                "threshold",
-                thresholds,
-                min(thresholds, key=lambda v: abs(v - self.threshold.value)),
-                slider=True,
-            ),
+            PageControl.nearest("threshold", thresholds, self.threshold.value, slider=True),
         ]
 
     def page_figure(self, values: Mapping[str, object]) -> tuple[Figure, str]:

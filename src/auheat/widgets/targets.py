@@ -124,9 +124,7 @@ class HeatmapExplorer(WithPageVersion, widgets.VBox):
         levels = (1.0, 3.0, 5.0)
         return [
             PageControl("AU", aus, self.au.value, tuple(label for label, _ in self.au.options)),
-            PageControl(
-                "intensity", levels, min(levels, key=lambda v: abs(v - self.intensity.value)), slider=True
-            ),
+            PageControl.nearest("intensity", levels, self.intensity.value, slider=True),
             PageControl("design", tuple(DESIGNS), self.design.value),
         ]
 
