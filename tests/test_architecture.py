@@ -10,12 +10,12 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "auheat"
 # Lowest first. A module imports only from its own layer or the ones below (the package's
 # own __version__ aside), so each layer can be read, tested and taught without those above it.
 LAYERS = (
-    ("atomic", "cache", "checkpoint", "aus", "heatmaps", "metrics"),
+    ("atomic", "cache", "checkpoint", "aus", "heatmaps", "metrics", "stats"),
     ("data",),
     ("synth",),
     ("models",),
-    ("tasks", "train", "pretraining"),
-    ("experiment", "grid", "recipes", "predict", "speed"),
+    ("tasks", "evaluation", "train", "pretraining"),
+    ("experiment", "grid", "benchmark", "recipes", "predict", "speed"),
     ("figures",),
     ("widgets", "cli", "api", "chapters", "__main__"),
 )

@@ -53,6 +53,19 @@ def test_chapter_executes_and_renders_with_figures(built_book, path):
 
 
 @pytest.mark.book
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_shows_no_warning_or_stderr_block(built_book, path):
+    """The build starts from an empty cache, as a reader's first build does, and Chapter 8 trains
+    with two worker processes: whatever a chapter, its training or its workers print to stderr
+    (warnings, progress bars) would show on the page as a block of its own."""
+    outputs = [o for c in code_cells(built_book / "src" / path.name) for o in c.get("outputs", [])]
+    stderr = ["".join(o["text"]) for o in outputs if o["output_type"] == "stream" and o["name"] == "stderr"]
+    assert not stderr, f"{path.name} prints to stderr: {stderr[0][:300]}"
+    warned = [o for o in outputs if "Warning:" in "".join(o.get("text", ""))]
+    assert not warned, f"{path.name} shows a warning: {''.join(warned[0]['text'])[:300]}"
+
+
+@pytest.mark.book
 def test_landing_page_renders_with_its_ethics_and_data_section(built_book):
     html = (built_book / "_build" / "html" / "intro.html").read_text()
     assert 'id="ethics-and-data"' in html, "the landing page has no rendered Ethics and data section"

@@ -59,7 +59,10 @@ def test_evaluate_reports_the_numbers_training_logged(trained, disfa, capsys):
     main(["evaluate", "--checkpoint", str(trained / "best.safetensors"), "--data", str(disfa), "--fold", "0"])
     printed = capsys.readouterr().out
     mean = next(line for line in printed.splitlines() if line.startswith("mean")).split()
-    assert float(mean[2]) == pytest.approx(logged["MAE_mean"], abs=1e-4)
+    columns = ["ICC", "PCC", "MAE", "MAE raw", "frames"]  # AUTask.score's order
+    assert float(mean[1 + columns.index("ICC")]) == pytest.approx(logged["ICC_mean"], abs=1e-4)
+    assert float(mean[1 + columns.index("MAE")]) == pytest.approx(logged["MAE_mean"], abs=1e-4)
+    assert "raw heatmap maximum" in printed  # the table says what each score is read on
     assert "AU26" in printed
 
 
@@ -163,11 +166,16 @@ def test_run_grid_trains_each_run_once_and_reports_last_epoch_scores(disfa, tmp_
     config = TrainConfig(epochs=1, batch_size=8, input_size=64)
     data = {"disfa-like": (disfa, [0])}
     args = (data, ["scratch", "direct"], ["fixed", "variable"], tmp_path / "grid", 1, 16, config, [2])
-    scores, curves = run_grid(*args, progress=False)
+    scores, curves, runs = run_grid(*args, progress=False)
     assert len(scores) == 2 * 2 * 13  # methods x designs x (12 AUs + mean)
     assert set(scores["train_subjects"]) == {2}
-    assert {"ICC", "MAE"} <= set(scores.columns)
+    assert {"ICC", "PCC", "MAE", "MAE raw", "LOC"} <= set(scores.columns)
+    # Peaks are located for heatmap models only; direct regression draws none.
+    assert scores.loc[scores["method"] == "direct", "LOC"].isna().all()
     assert len(curves) == 2 * 2  # one epoch per run
+    assert len(runs) == 2 * 2 and all(
+        (folder / "test_predictions.npz").is_file() for folder in runs["folder"]
+    )
     logs = sorted((tmp_path / "grid").glob("*/*/metrics.jsonl"))
     # direct regression has no heatmap target: one run serves both designs
     assert len(logs) == 2 + 1
@@ -178,7 +186,7 @@ def test_run_grid_trains_each_run_once_and_reports_last_epoch_scores(disfa, tmp_
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(experiment, "train_au_model", never)  # every run read, none trained again
-        again, _ = run_grid(*args, progress=False)
+        again = run_grid(*args, progress=False).scores
     pd.testing.assert_frame_equal(scores, again)
     direct = scores[scores["method"] == "direct"].set_index(["design", "AU"])["ICC"]
     assert direct.loc["fixed"].equals(direct.loc["variable"])
@@ -199,9 +207,9 @@ def test_a_changed_configuration_is_a_new_run(disfa, tmp_path, monkeypatch):
         replace(base, width=32),
     ]
     assert all(run.digest() != base.digest() for run in changed)
-    # A method whose layers changed (its version) names new runs; version 1 keeps the digest.
+    # A method whose layers changed (its version) names new runs; scratch starts from no weights.
     assert replace(base, method="attention").digest() != base.digest()
-    assert replace(base, method="scratch").digest() == base.digest()
+    assert replace(base, method="scratch").landmark_origin() is None
     # Where the landmark weights come from: an explicit file (by content) or face_alignment's 2DFAN4.
     weights = tmp_path / "w.safetensors"
     save_landmark_weights(FAN(1, 16), weights)
@@ -214,7 +222,7 @@ def test_a_changed_configuration_is_a_new_run(disfa, tmp_path, monkeypatch):
     hub = tmp_path / "torch" / "hub" / "checkpoints" / FAN4_CHECKPOINT
     hub.parent.mkdir(parents=True)
     hub.write_bytes(b"stand-in")
-    assert wide.digest() != before and wide.landmark_origin() == "face_alignment"
+    assert wide.digest() != before and wide.landmark_origin().startswith("face_alignment:")
     # Options name the variant; direct regression has no design.
     assert (
         replace(base, options={"train": "last_stack"})
@@ -222,6 +230,21 @@ def test_a_changed_configuration_is_a_new_run(disfa, tmp_path, monkeypatch):
         .startswith("finetune[train=last_stack]-variable")
     )
     assert replace(base, method="direct").name().startswith("direct-none-fold0-nall-")
+
+
+def test_a_run_never_outlives_the_landmark_network_it_started_from(disfa, tmp_path):
+    from auheat.experiment import RunSpec, train_or_load
+    from auheat.train import TrainConfig
+
+    spec = RunSpec(disfa, "adapters", fold=0, width=16, config=TrainConfig(epochs=1, input_size=64))
+    train_or_load(spec, tmp_path / "runs", progress=False)
+    folder = spec.folder(tmp_path / "runs")
+    assert spec.folder(tmp_path / "runs") == folder  # the same network: the run is read back
+    save_landmark_weights(FAN(1, 16))  # pretrained again: other weights where the resolution looks
+    renamed = spec.folder(tmp_path / "runs")
+    assert renamed != folder and not renamed.exists()
+    train_or_load(spec, tmp_path / "runs", progress=False)
+    assert (renamed / "metrics.jsonl").is_file()  # trained anew, from the new network
 
 
 def test_weights_pretrained_at_another_input_size_are_refused(disfa, tmp_path):
@@ -251,9 +274,9 @@ def test_zero_prediction_is_what_a_model_drawing_nothing_scores(disfa, design):
 
     from auheat.data.dataset import protocol_datasets
     from auheat.data.inputs import prepare_batch
+    from auheat.evaluation import evaluate_model
     from auheat.grid import zero_prediction
     from auheat.tasks import AUTask
-    from auheat.train import evaluate_model
 
     class Blank(torch.nn.Module):
         def forward(self, x):

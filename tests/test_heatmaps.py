@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from auheat.aus import au_centres
 from auheat.heatmaps import (
+    DESIGN_VERSIONS,
     DESIGNS,
     FAN_SIGMA,
     au_windows,
@@ -65,21 +66,106 @@ def test_peak_equals_intensity_between_pixels():
     assert heat[0, 0, 22, 30] == pytest.approx(3.5)  # the nearest pixel (row y=22, column x=30)
 
 
-def test_variable_support_grows_with_intensity_and_fixed_does_not():
-    levels = torch.arange(1.0, 6.0)[:, None]
-    for design, grows in (("variable", True), ("fixed", False)):
-        heat = encode_heatmaps(landmarks_at((32.0, 32.0), 5), levels, [25], design=design)
-        support = (heat[:, 0] > 0).sum((-1, -2))
-        assert (support.diff() > 0).all() == grows, design
-    # Sanchez et al. 2018, Eq. 1 on the paper's 64x64 map: drawn for |i|, |j| <= 6 I pixels.
-    heat = encode_heatmaps(landmarks_at((32.0, 32.0)), torch.tensor([[2.0]]), [25])[0, 0]
-    columns = torch.nonzero(heat[32] > 0)[:, 0]
-    assert (columns.min().item(), columns.max().item()) == (20, 44)
-    # Every design has FAN's width: one pixel off the centre the map keeps exp(-1 / (2 * 3.25^2)).
-    assert heat[32, 33] / heat[32, 32] == pytest.approx(np.exp(-1 / (2 * FAN_SIGMA**2)), rel=1e-5)
+def test_design_widths_follow_their_reading_of_the_paper():
+    """Standard deviation and drawn half-window (64x64 map pixels) of each design at I = 1..5."""
+    levels = torch.arange(1.0, 6.0)
+    expected = {
+        # FAN's width, window 3 sigma, at every intensity.
+        "fixed": ([FAN_SIGMA] * 5, [3 * FAN_SIGMA] * 5),
+        "binary": ([FAN_SIGMA] * 5, [3 * FAN_SIGMA] * 5),
+        # Eq. 1's 6 I with FAN's width, drawn no farther than 4 sigma (13 px), where it is negligible.
+        "windowed": ([FAN_SIGMA] * 5, [6.0, 12.0, 13.0, 13.0, 13.0]),
+        # face_alignment's size rule with s = I: a 6 I + 1 pixel window, std a quarter of it.
+        "variable": ([1.75, 3.25, 4.75, 6.25, 7.75], [3.0, 6.0, 9.0, 12.0, 15.0]),
+    }
+    assert set(expected) == set(DESIGNS)
+    for design, (sigmas, windows) in expected.items():
+        sigma, window = target_geometry(levels, design)
+        assert sigma.tolist() == pytest.approx(sigmas), design
+        assert window.tolist() == pytest.approx(windows), design
+    # I = 2 is FAN's own landmark Gaussian: a 13x13 kernel of standard deviation 3.25.
+    sigma, window = target_geometry(torch.tensor(2.0), "variable")
+    assert (float(sigma), 2 * float(window) + 1) == (FAN_SIGMA, 13.0)
+    assert DESIGN_VERSIONS == {"variable": 2}
 
 
-@pytest.mark.parametrize("design", ["fixed", "variable"])
+def row_through_peak(design: str, levels: torch.Tensor) -> torch.Tensor:
+    """[len(levels), 64]: the row through a single centre placed on pixel (32, 32) of a 64 map."""
+    heat = encode_heatmaps(landmarks_at((32.0, 32.0), len(levels)), levels[:, None], [25], design=design)
+    return heat[:, 0, 32]
+
+
+def test_drawn_widths_grow_with_intensity_only_in_the_variable_design():
+    levels = torch.arange(1.0, 6.0)
+    # Full width at half maximum, pixels, measured on the drawn maps.
+    fwhm = {design: (row_through_peak(design, levels) >= levels[:, None] / 2).sum(-1) for design in DESIGNS}
+    assert (fwhm["variable"].diff() > 0).all(), fwhm["variable"]
+    for design in ("fixed", "windowed"):
+        assert (fwhm[design][1:] == fwhm[design][1]).all(), (design, fwhm[design])
+    # The drawn support: the variable window grows by 3 px per unit, the windowed one stops at
+    # 4 sigma, the fixed one is 3 sigma at every intensity.
+    reach = {
+        design: [int(torch.nonzero(row).flatten().max()) - 32 for row in row_through_peak(design, levels)]
+        for design in DESIGNS
+    }
+    assert reach["variable"] == [3, 6, 9, 12, 15]
+    assert reach["windowed"] == [6, 12, 13, 13, 13]
+    assert reach["fixed"] == reach["binary"] == [9] * 5
+    # Every design but the variable one has FAN's width: one pixel off the centre the map keeps
+    # exp(-1 / (2 * 3.25^2)) of its peak; the variable design has it at I = 2 only.
+    fan_step = np.exp(-1 / (2 * FAN_SIGMA**2))
+    for design in ("fixed", "windowed", "binary"):
+        rows = row_through_peak(design, levels)
+        assert (rows[:, 33] / rows[:, 32]).tolist() == pytest.approx([fan_step] * 5, rel=1e-5), design
+    rows = row_through_peak("variable", levels)
+    assert float(rows[1, 33] / rows[1, 32]) == pytest.approx(fan_step, rel=1e-5)
+
+
+def eq1_targets(landmarks: torch.Tensor, intensities: torch.Tensor, aus: str, size: int) -> torch.Tensor:
+    """Eq. 1 read literally, over the full map: I exp(-d^2 / (2 sigma^2)) with FAN's sigma for
+    |i|, |j| <= 6 I (the nearest pixel always), peak I at the nearest pixel, centres by maximum."""
+    scale = size / 64
+    centres = au_centres(landmarks, aus)[..., None]  # [B, K, C, 2, 1]
+    grid = torch.arange(size, dtype=landmarks.dtype)
+    d = grid - centres  # [B, K, C, 2, size]: grid pixel minus centre, along x and y
+    sigma, radius = FAN_SIGMA * scale, 6.0 * intensities[..., None, None, None] * scale
+    profile = torch.exp(((centres.round() - centres).square() - d.square()) / (2 * sigma**2))
+    profile = profile * ((d.abs() <= radius) | (grid == centres.round()))
+    gauss = profile[..., 1, :, None] * profile[..., 0, None, :]  # [B, K, C, size, size]
+    return (intensities[..., None, None, None] * gauss).nan_to_num(0.0).amax(2)
+
+
+@pytest.mark.parametrize("size", [64, 16])
+def test_windowed_design_is_eq1_with_fans_sigma_to_a_thousandth_of_the_peak(size):
+    landmarks = face(16, seed=7) * size / 64
+    intensities = torch.rand(16, 12, generator=torch.Generator().manual_seed(2)) * 5
+    intensities[:, 0] = torch.arange(16) % 5 + 1.0  # every integer label too
+    windowed = encode_heatmaps(landmarks, intensities, "disfa", size=size, design="windowed")
+    literal = eq1_targets(landmarks, intensities, "disfa", size)
+    relative = (windowed - literal).abs().amax((-1, -2)) / intensities
+    assert float(relative.max()) < 1e-3
+
+
+def test_windowed_design_differs_from_fixed_visibly_only_at_intensity_1():
+    # At I = 1, 6 I cuts the Gaussian; above, only the faint tail between 3 and 4 sigma that the
+    # fixed window leaves out differs (at most exp(-4.5), 1.1% of the peak).
+    levels = torch.arange(1.0, 6.0)
+    gap = (row_through_peak("windowed", levels) - row_through_peak("fixed", levels)).abs().amax(-1) / levels
+    assert gap[0] > 0.05 and (gap[1:] < 0.012).all(), gap
+
+
+def test_variable_design_differs_from_fixed_at_every_intensity():
+    levels = torch.arange(1.0, 6.0)
+    landmarks = landmarks_at((31.6, 30.3), len(levels))
+    variable, fixed = (
+        encode_heatmaps(landmarks, levels[:, None], [25], design=design)[:, 0]
+        for design in ("variable", "fixed")
+    )
+    relative = (variable - fixed).abs().amax((-1, -2)) / levels
+    assert (relative > 0.05).all(), relative
+
+
+@pytest.mark.parametrize("design", ["fixed", "windowed", "variable"])
 def test_targets_cover_the_same_share_of_the_face_at_every_map_size(design):
     """The same label drawn on 64, 32 and 16 pixel maps: widths and windows scale with the side."""
     centre = torch.tensor([0.5, 0.5])
@@ -100,16 +186,21 @@ def test_targets_cover_the_same_share_of_the_face_at_every_map_size(design):
     # Gaussian allows; the window's share within one pixel of the smallest map.
     assert max(spreads) - min(spreads) < 0.1 * max(spreads), spreads
     assert max(windows) - min(windows) <= 2 / 16, windows
-    # A weak AU on the smallest map is still more than one pixel (the law the old targets broke).
+    # A weak AU on the smallest map is still more than one pixel (the law the old targets broke)
+    # in the designs of FAN's width. The variable design's I = 1 target is 7 pixels of a 64 map
+    # (FAN's size rule at s = 1), under 2 pixels of a 16 map: one pixel there by its definition.
     weak = encode_heatmaps(landmarks_at((8.0, 8.0)), torch.tensor([[1.0]]), [25], size=16, design=design)
-    assert int((weak[0, 0] > 0.1).sum()) > 1
+    assert (int((weak[0, 0] > 0.1).sum()) > 1) == (design != "variable")
 
 
 def test_target_geometry_scales_lengths_from_the_64_pixel_map():
     levels = torch.tensor([0.0, 1.0, 2.5, 5.0, NAN])
     sigma, radius = target_geometry(levels, "variable", size=16)
+    assert sigma.tolist() == pytest.approx([0.0625, 0.4375, 1.0, 1.9375, 0.0625])
+    assert radius.tolist() == pytest.approx([0.0, 0.75, 1.875, 3.75, 0.0])
+    sigma, radius = target_geometry(levels, "windowed", size=16)
     assert sigma.tolist() == [FAN_SIGMA / 4] * 5
-    assert radius.tolist() == pytest.approx([0.0, 1.5, 3.75, 7.5, 0.0])
+    assert radius.tolist() == pytest.approx([0.0, 1.5, 3.25, 3.25, 0.0])
     sigma, radius = target_geometry(levels, "fixed", size=32, sigma=2.0, truncate=3.0)
     assert sigma.tolist() == [1.0] * 5 and radius.tolist() == [3.0] * 5
 
@@ -225,9 +316,9 @@ def test_decoder_clamps_and_marks_empty_channels():
 
 
 single_centre_au = st.sampled_from([17, 25, 26])
-# From 0.25 the variable window (6 I pixels of a 64 map) holds the peak's neighbours, which the
-# decoder's sub-pixel fit needs.
-intensity = st.one_of(st.integers(1, 5).map(float), st.floats(0.25, 5.0))
+# From 0.5 every design's window (3 I pixels of a 64 map in the variable design, 6 I in the
+# windowed one) holds both neighbours of the peak, which the decoder's sub-pixel fit needs.
+intensity = st.one_of(st.integers(1, 5).map(float), st.floats(0.5, 5.0))
 coordinate = st.floats(6.0, 57.0)
 
 
@@ -237,7 +328,7 @@ coordinate = st.floats(6.0, 57.0)
     level=intensity,
     x=coordinate,
     y=coordinate,
-    design=st.sampled_from(["fixed", "variable"]),
+    design=st.sampled_from(["fixed", "windowed", "variable"]),
 )
 def test_round_trip_returns_intensity_and_centre(au, level, x, y, design):
     heat = encode_heatmaps(landmarks_at((x, y)), torch.tensor([[level]]), [au], design=design)

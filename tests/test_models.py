@@ -1,10 +1,12 @@
-"""AU models: shapes, freezing, the reparametrisation fold, the factory's errors, the cost table.
+"""AU models: shapes, freezing, the released adaptation layers, the reparametrisation fold, BatchNorm
+re-estimation, the factory's errors, the cost table.
 
 Small networks (1-2 stacks, 16-32 features, 64 px inputs) keep the file fast on a CPU.
 """
 
 import pytest
 import torch
+import torch.fx
 from face_alignment.models import fan as fa_fan
 from torch import nn
 
@@ -13,10 +15,14 @@ from auheat.models import (
     METHODS,
     Attention,
     LightHourGlass,
+    LinearProbe,
+    ReleasedConvBlock,
+    ReleasedHourGlass,
     ReparamConv,
     build_model,
     cost_table,
     parameter_table,
+    reestimate_batchnorm,
 )
 from auheat.models.cost import count_macs
 
@@ -118,26 +124,32 @@ def test_residual_adapters_and_reparam_start_as_the_landmark_network(fan1, image
             torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
-# method, options, backbone fixture: every configuration that freezes something
+# method, options, backbone fixture, whether the landmark network's BatchNorm trains: every
+# configuration that freezes something
 FROZEN_CASES = [
-    ("finetune", {"train": "last_stack"}, "fan2"),
-    ("adapters", {}, "fan1"),
-    ("residual_adapters", {}, "fan1"),
-    ("attention", {}, "fan1"),
-    ("reparam", {}, "fan1"),
-    ("reparam", {"rank": 2}, "fan2"),
-    ("direct", {"train": "head"}, "fan1"),
+    ("finetune", {"train": "last_stack"}, "fan2", False),
+    ("adapters", {}, "fan1", False),
+    ("adapters", {"design": "light"}, "fan1", False),
+    ("residual_adapters", {}, "fan1", True),
+    ("residual_adapters", {"batchnorm": "frozen"}, "fan1", False),
+    ("attention", {}, "fan1", False),
+    ("reparam", {}, "fan1", True),
+    ("reparam", {"rank": 2}, "fan2", True),
+    ("direct", {"train": "head"}, "fan1", False),
+    ("probe", {}, "fan1", False),
 ]
 
 
-@pytest.mark.parametrize(("method", "options", "backbone"), FROZEN_CASES)
-def test_one_training_step_changes_trainable_weights_only(method, options, backbone, request, images):
+@pytest.mark.parametrize(("method", "options", "backbone", "norms_train"), FROZEN_CASES)
+def test_one_training_step_changes_trainable_weights_only(
+    method, options, backbone, norms_train, request, images
+):
     torch.manual_seed(2)
     model = build_model(method, request.getfixturevalue(backbone), AUS, **options).train()
-    frozen_norms = [
-        m for m in model.modules() if isinstance(m, nn.BatchNorm2d) and not m.weight.requires_grad
-    ]
-    assert (method == "reparam" or frozen_norms) and not any(m.training for m in frozen_norms)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    frozen_norms = [m for m in norms if not m.weight.requires_grad]
+    assert bool(frozen_norms) != norms_train and not any(m.training for m in frozen_norms)
+    assert all(m.training for m in norms if m.weight.requires_grad)
     params = dict(model.named_parameters())
     trainable = {n for n, p in params.items() if p.requires_grad}
     assert trainable and trainable != set(params)
@@ -198,6 +210,170 @@ def test_light_hourglass_upper_branch_is_pointwise():
     assert isinstance(hourglass.b2_1, fa_fan.ConvBlock)
 
 
+def traced_steps(module):
+    """The operations of ``module``'s forward pass in order, with what each reads: (name, inputs),
+    a submodule named by its class, a function by its name; inputs by step index, -1 the input."""
+    nodes = list(torch.fx.symbolic_trace(module).graph.nodes)
+    index = {node: i - 1 for i, node in enumerate(nodes)}  # the placeholder first: index -1
+    steps = []
+    for node in nodes[1:-1]:
+        name = (
+            type(module.get_submodule(node.target)).__name__
+            if node.op == "call_module"
+            else node.target.__name__
+        )
+        flat = [a for arg in node.args for a in (arg if isinstance(arg, tuple) else (arg,))]
+        steps.append((name, [index[a] for a in flat if isinstance(a, torch.fx.Node)]))
+    return steps
+
+
+# conv -> BN -> ReLU6 three times (each conv reading the previous ReLU6), the three ReLU6 outputs
+# concatenated, and the block's input added
+RELEASED_BLOCK_STEPS = [
+    ("Conv2d", [-1]),
+    ("BatchNorm2d", [0]),
+    ("relu6", [1]),
+    ("Conv2d", [2]),
+    ("BatchNorm2d", [3]),
+    ("relu6", [4]),
+    ("Conv2d", [5]),
+    ("BatchNorm2d", [6]),
+    ("relu6", [7]),
+    ("cat", [2, 5, 8]),
+    ("add", [9, -1]),
+]
+
+
+def test_released_adaptation_hourglass_has_the_released_blocks_and_max_pooling(fan1):
+    hourglass = build_model("adapters", fan1, AUS).hourglass
+    assert isinstance(hourglass, ReleasedHourGlass) and hourglass.depth == 4
+    w = fan1.width
+    for level in (1, 2, 3, 4):
+        upper = hourglass._modules[f"b1_{level}"]
+        lower = [hourglass._modules[f"b2_{level}"], hourglass._modules[f"b3_{level}"]]
+        lower += [hourglass.b2_plus_1] if level == 1 else []
+        for block, kernel in [(upper, (1, 1)), *((b, (3, 3)) for b in lower)]:
+            assert isinstance(block, ReleasedConvBlock)
+            convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+            assert [(c.kernel_size, c.out_channels) for c in convs] == [
+                (kernel, w // 2),
+                (kernel, w // 4),
+                (kernel, w // 4),
+            ]
+            assert traced_steps(block) == RELEASED_BLOCK_STEPS
+    functions = {name for name, _ in traced_steps(hourglass)}
+    assert "max_pool2d" in functions and "avg_pool2d" not in functions
+
+
+def test_released_adaptation_layers_start_from_a_narrow_normal(fan1):
+    torch.manual_seed(5)
+    model = build_model("adapters", fan1, AUS)
+    weight = model.hourglass.b2_4.conv1.weight  # [16, 32, 3, 3]: 4,608 weights
+    assert weight.numel() > 4000
+    assert abs(weight.std().item() - 0.02) < 0.002 and abs(weight.mean().item()) < 0.002
+    scales = torch.cat([m.weight for m in model.hourglass.modules() if isinstance(m, nn.BatchNorm2d)])
+    assert abs(scales.mean().item() - 1.0) < 0.005 and abs(scales.std().item() - 0.02) < 0.005
+    for conv in (model.from_heatmaps[0], model.from_stem[0], model.neck[0], model.head):
+        assert conv.bias is not None and not conv.bias.any()
+    # the landmark network keeps its own weights
+    assert torch.equal(model.fan.conv1.weight, fan1.conv1.weight)
+
+
+def test_the_light_adaptation_layers_remain_an_option(fan1):
+    model = build_model("adapters", fan1, AUS, design="light")
+    assert isinstance(model.hourglass, LightHourGlass) and model.design == "light"
+    assert model.head.weight.std() > 0.05  # PyTorch's default start, not N(0, 0.02)
+    assert model.from_stem[0].bias is None
+
+
+# every model that splits at frozen features, with its options
+SPLIT_CASES = [
+    ("adapters", {}),
+    ("adapters", {"design": "light"}),
+    ("attention", {}),
+    ("probe", {}),
+    ("direct", {"train": "head"}),
+]
+
+
+@pytest.mark.parametrize(("method", "options"), SPLIT_CASES)
+def test_models_on_frozen_features_give_the_same_output_from_cached_features(method, options, fan1, images):
+    torch.manual_seed(6)
+    model = build_model(method, fan1, AUS, **options)
+    assert model.caches_features
+    for mode in (False, True):
+        model.train(mode)
+        with torch.no_grad():
+            torch.testing.assert_close(model(images), model.from_features(model.frozen_features(images)))
+
+
+def test_only_models_whose_landmark_network_takes_no_gradient_cache_features(fan1):
+    caching = {method for method in METHODS if build_model(method, fan1, AUS).caches_features}
+    assert caching == {"adapters", "attention", "probe"}
+    assert not build_model("direct", fan1, AUS, train="all").caches_features
+
+
+def test_residual_adapters_learn_a_task_batchnorm_or_keep_the_landmark_networks(fan1, images):
+    counts = {}
+    for batchnorm, trains in (("task", True), ("frozen", False)):
+        options = {} if trains else {"batchnorm": batchnorm}  # "task" is the default
+        model = build_model("residual_adapters", fan1, AUS, **options).train()
+        norms = [m for m in model.fan.modules() if isinstance(m, nn.BatchNorm2d)]
+        assert all(p.requires_grad == trains for m in norms for p in m.parameters())
+        assert all(m.training == trains for m in norms)
+        convs = [m.conv for m in model.fan.modules() if type(m).__name__ == "ParallelAdapter"]
+        assert convs and not any(c.weight.requires_grad for c in convs)
+        before = [m.running_mean.clone() for m in norms]
+        with torch.no_grad():
+            model(images)
+        moved = [not torch.equal(b, m.running_mean) for b, m in zip(before, norms, strict=True)]
+        assert all(moved) if trains else not any(moved)
+        counts[batchnorm] = sum(p.numel() for p in model.trainable_parameters())
+    assert counts["task"] - counts["frozen"] == sum(2 * m.num_features for m in norms)
+
+
+def test_the_probe_is_one_1x1_convolution_on_the_frozen_last_stack_features(fan1, images):
+    model = build_model("probe", fan1, AUS)
+    assert isinstance(model, LinearProbe) and model.caches_features
+    assert model.head.kernel_size == (1, 1) and model.head.out_channels == K
+    assert [p.shape for p in model.trainable_parameters()] == [(K, fan1.width, 1, 1), (K,)]
+    (features,) = model.frozen_features(images)
+    with torch.no_grad():
+        torch.testing.assert_close(features, fan1.forward_features(images).stacks[-1])
+    assert model(images).shape == (2, K, SIZE // 4, SIZE // 4)
+
+
+def test_batchnorm_reestimation_measures_the_batches_and_changes_no_weight(fan1):
+    model = build_model("adapters", fan1, AUS).train()
+    torch.manual_seed(4)
+    batches = [0.3 + 0.5 * torch.rand(3, 3, SIZE, SIZE) for _ in range(2)]
+    params = {n: p.detach().clone() for n, p in model.named_parameters()}
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+
+    assert reestimate_batchnorm(model, iter(batches)) is model
+
+    assert all(torch.equal(p, params[n]) for n, p in model.named_parameters())
+    changed = {n for n, b in model.named_buffers() if not torch.equal(b, buffers[n])}
+    fan_norms = {n for n, m in model.fan.named_modules() if isinstance(m, nn.BatchNorm2d)}
+    statistics = ("running_mean", "running_var", "num_batches_tracked")
+    assert changed == {f"fan.{n}.{s}" for n in fan_norms for s in statistics}
+    with torch.no_grad():  # the first BatchNorm reads conv1's output: the mean of its batch statistics
+        acts = [model.fan.conv1(x) for x in batches]
+    bn1 = model.fan.bn1
+    torch.testing.assert_close(bn1.running_mean, torch.stack([a.mean((0, 2, 3)) for a in acts]).mean(0))
+    torch.testing.assert_close(bn1.running_var, torch.stack([a.var((0, 2, 3)) for a in acts]).mean(0))
+    assert bn1.num_batches_tracked == 2 and bn1.momentum == 0.1
+    assert model.training and not model.fan.training and model.neck.training
+
+
+def test_batchnorm_reestimation_refuses_no_batches_and_changes_nothing(fan1):
+    model = build_model("probe", fan1, AUS)
+    before = model.fan.bn1.running_mean.clone()
+    with pytest.raises(ValueError, match="batches is empty"):
+        reestimate_batchnorm(model, [])
+    assert torch.equal(model.fan.bn1.running_mean, before)
+
+
 def test_attention_starts_on_each_aus_own_landmarks(fan1):
     model = build_model("attention", fan1, (1, 12), spread=0.0)
     heatmaps = torch.zeros(1, 68, 16, 16)
@@ -233,6 +409,10 @@ def test_unknown_options_name_the_methods_options(fan1):
         build_model("finetune", fan1, AUS, rank=4)
     with pytest.raises(ValueError, match="train must be one of all, last_stack"):
         build_model("finetune", fan1, AUS, train="head")
+    with pytest.raises(ValueError, match="design must be one of released, light"):
+        build_model("adapters", fan1, AUS, design="heavy")
+    with pytest.raises(ValueError, match="batchnorm must be one of task, frozen"):
+        build_model("residual_adapters", fan1, AUS, batchnorm="adabn")
     with pytest.raises(TypeError, match="backbone must be a FAN"):
         build_model("finetune", nn.Conv2d(3, 3, 1), AUS)
 

@@ -3,6 +3,7 @@ import os
 import socket
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -12,6 +13,7 @@ from auheat.data.dataset import PreparedDataset
 from auheat.data.inputs import CachedInputs, FeatureCache, jitter
 from auheat.data.protocols import split_protocol
 from auheat.data.writer import DatasetWriter
+from auheat.evaluation import PREDICTIONS, evaluate_model, read_predictions
 from auheat.heatmaps import encode_heatmaps
 from auheat.models import FAN, build_model
 from auheat.tasks import AUTask, LandmarkTask, fit_calibration, masked_mse, normalised_errors
@@ -21,7 +23,6 @@ from auheat.train import (
     TrainConfig,
     Trainer,
     _EpochSampler,
-    evaluate_model,
     oversampling_weights,
     read_log,
     run_finished,
@@ -294,6 +295,31 @@ def test_calibration_is_fitted_on_training_frames_and_applied_to_every_score(dat
     torch.testing.assert_close(reloaded.calibration, line)
 
 
+def test_agreement_is_scored_on_the_raw_maximum_and_the_mae_on_the_calibrated_answer(dataset_root, tmp_path):
+    model = build_model("adapters", FAN(1, 16), AUS)
+    trainer = make_trainer(dataset_root, tmp_path, epochs=1, model=model, calibrate=True)
+    trainer.fit()
+    calibrated = trainer.evaluate(trainer.test_set)
+    line = trainer.model.calibration.clone()
+    trainer.model.calibration[0], trainer.model.calibration[1] = 1.0, 0.0  # the uncalibrated model
+    uncalibrated = trainer.evaluate(trainer.test_set)
+    trainer.model.calibration.copy_(line)
+    for score in ("ICC", "PCC"):  # the raw-maximum ICC is the uncalibrated model's ICC
+        pd.testing.assert_series_equal(calibrated.table[score], uncalibrated.table[score])
+    pd.testing.assert_series_equal(calibrated.table["MAE raw"], uncalibrated.table["MAE"], check_names=False)
+    truth = np.asarray(PreparedDataset(dataset_root, "test").intensities)
+    np.testing.assert_allclose(
+        calibrated.table["MAE"].iloc[:-1], np.nanmean(np.abs(calibrated.predictions - truth), 0), rtol=1e-6
+    )
+    assert not np.allclose(calibrated.predictions, calibrated.raw)  # the line did change the answers
+    # The run keeps the last evaluation's answers, frame by frame, with the frames' subjects.
+    kept = read_predictions(tmp_path / PREDICTIONS)
+    np.testing.assert_allclose(kept.answers, calibrated.predictions)
+    np.testing.assert_allclose(kept.raw, calibrated.raw)
+    assert kept.peaks.shape == (*truth.shape, 2) and set(kept.subjects) == {"S4"}
+    assert kept.heatmap_size == trainer.config.input_size // 4
+
+
 def test_a_finished_run_is_not_overwritten_without_resume(dataset_root, tmp_path):
     make_trainer(dataset_root, tmp_path, epochs=1).fit()
     with pytest.raises(FileExistsError, match="pass resume=True"):
@@ -311,8 +337,8 @@ def test_resume_after_a_kill_ends_with_the_weights_of_an_uninterrupted_run(datas
     interrupted = make_trainer(dataset_root, tmp_path / "resumed", epochs=3)
     end_epoch = interrupted._end_epoch
 
-    def end_epoch_then_die(record):
-        end_epoch(record)
+    def end_epoch_then_die(record, held_out):
+        end_epoch(record, held_out)
         if interrupted.epoch == 2:
             raise KilledAfter
 
@@ -418,9 +444,9 @@ def test_resume_after_a_kill_between_checkpoint_and_log_keeps_every_epochs_line(
     interrupted = make_trainer(dataset_root, tmp_path / "resumed", epochs=3)
     end_epoch = interrupted._end_epoch
 
-    def checkpoint_then_die(record):
+    def checkpoint_then_die(record, held_out):
         if interrupted.epoch < 2:
-            return end_epoch(record)
+            return end_epoch(record, held_out)
         save_checkpoint(
             interrupted.out / LAST,
             interrupted.model,

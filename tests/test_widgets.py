@@ -177,11 +177,12 @@ def test_page_version_draws_every_combination_and_starts_at_the_widgets_values(w
     explorer = widgets.heatmap_explorer(crop, landmarks, au=12, intensity=3.0, design="variable")
     block = explorer.page_html(grid={"AU": (2, 12), "intensity": (0.0, 3.0)})
     data = page_data(block)
-    assert len(data["index"]) == 2 * 2 * 3  # AU x intensity x design
-    assert len(data["pictures"]) == 12  # the titles differ, so no two pictures are the same
+    assert len(data["index"]) == 2 * 2 * 4  # AU x intensity x design
+    assert len(data["pictures"]) == 16  # the titles differ, so no two pictures are the same
     assert data["labels"][0] == ["AU02 outer brow raiser", "AU12 lip corner puller"]
-    assert data["labels"][1] == ["0", "3"] and data["labels"][2] == ["fixed", "variable", "binary"]
-    start = data["index"]["1,1,1"]  # AU12, I = 3, variable: the widget's values
+    assert data["labels"][1] == ["0", "3"]
+    assert data["labels"][2] == ["fixed", "windowed", "variable", "binary"]
+    start = data["index"]["1,1,2"]  # AU12, I = 3, variable: the widget's values
     assert data["alts"][start] == "AU12 variable target at I = 3"
     assert f'<img src="{data["pictures"][start]}"' in block
     assert all(p.startswith("data:image/webp;base64,") for p in data["pictures"])
@@ -196,7 +197,7 @@ def test_page_version_is_displayed_only_when_the_build_asks_for_it(widgets, crop
     monkeypatch.setenv(widgets.PAGE_VERSIONS, "1")
     built = explorer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in built
-    assert len(page_data(built["text/html"])["index"]) == 1 * 3 * 3
+    assert len(page_data(built["text/html"])["index"]) == 1 * 3 * 4
 
 
 def test_page_version_rejects_a_control_it_does_not_have(widgets, crop, landmarks):

@@ -17,6 +17,7 @@ from auheat.aus import (
     get_au,
     rescale_points,
 )
+from auheat.benchmark import Contrast, answer, co_occurrence_check, compare_runs, held_out
 from auheat.cache import cache_dir
 from auheat.data.align import align_face, apply_affine, warp_image
 from auheat.data.dataset import PreparedDataset, protocol_datasets, read_frames, read_meta
@@ -26,6 +27,7 @@ from auheat.data.labels import label_columns, showcase_frames
 from auheat.data.photos import PHOTOS, load_photo
 from auheat.data.prepare import PreparationError, PrepareOptions, prepare_dataset
 from auheat.data.protocols import DISFA_FOLDS, folds_protocol, split_protocol
+from auheat.evaluation import RunPredictions, evaluate_model, read_predictions
 from auheat.experiment import (
     RunSpec,
     evaluate_checkpoint,
@@ -33,7 +35,7 @@ from auheat.experiment import (
     train_au_model,
     train_or_load,
 )
-from auheat.grid import PUBLISHED, run_grid, train_runs, zero_prediction
+from auheat.grid import PUBLISHED, Grid, concat_grids, run_grid, train_runs, zero_prediction
 from auheat.heatmaps import DESIGNS, decode_heatmaps, encode_heatmaps, labelled_mask, landmark_heatmaps
 from auheat.metrics import icc31, mae, pcc, summary_table
 from auheat.models import (
@@ -43,16 +45,19 @@ from auheat.models import (
     Attention,
     DirectRegression,
     FineTune,
+    LinearProbe,
     Reparam,
     ResidualAdapters,
     build_model,
     cost_table,
     parameter_table,
     pretrained_fan,
+    reestimate_batchnorm,
 )
 from auheat.predict import FaceReader, predict
 from auheat.pretraining import Framing, NetworkLandmarker, pretrain_landmarks
 from auheat.recipes import CPU, PAPER, QUICK, RECIPES, landmark_network, synthetic_dataset
+from auheat.stats import bootstrap_interval, compare_models, conditional_scores, localisation_error
 from auheat.synth import (
     SYNTH_AUS,
     Capture,
@@ -65,7 +70,7 @@ from auheat.synth import (
 from auheat.synth.generate import generate_dataset
 from auheat.synth.presets import PRESETS
 from auheat.tasks import AUTask, LandmarkTask, masked_mse
-from auheat.train import LAST, TrainConfig, Trainer, evaluate_model, read_log
+from auheat.train import LAST, TrainConfig, Trainer, read_log
 
 __all__ = [
     # AUs, targets and scores
@@ -85,6 +90,10 @@ __all__ = [
     "mae",
     "pcc",
     "summary_table",
+    "bootstrap_interval",
+    "compare_models",
+    "conditional_scores",
+    "localisation_error",
     "cache_dir",
     # data
     "PreparedDataset",
@@ -127,10 +136,12 @@ __all__ = [
     "Attention",
     "Reparam",
     "DirectRegression",
+    "LinearProbe",
     "build_model",
     "cost_table",
     "parameter_table",
     "pretrained_fan",
+    "reestimate_batchnorm",
     # training
     "AUTask",
     "LandmarkTask",
@@ -138,6 +149,8 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "evaluate_model",
+    "read_predictions",
+    "RunPredictions",
     "read_log",
     "LAST",
     "Framing",
@@ -157,6 +170,13 @@ __all__ = [
     "landmark_network",
     "synthetic_dataset",
     "run_grid",
+    "Grid",
+    "concat_grids",
+    "Contrast",
+    "answer",
+    "compare_runs",
+    "held_out",
+    "co_occurrence_check",
     "train_runs",
     "zero_prediction",
     "PUBLISHED",

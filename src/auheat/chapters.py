@@ -17,12 +17,13 @@ import pandas as pd
 
 from auheat.cache import cache_dir
 from auheat.data.dataset import PreparedDataset, protocol_datasets
+from auheat.evaluation import evaluate_model
 from auheat.experiment import RunSpec, train_or_load
 from auheat.grid import train_runs, zero_prediction
 from auheat.models import FAN, AUModel
 from auheat.recipes import Recipe, landmark_network, synthetic_dataset
 from auheat.tasks import AUTask
-from auheat.train import TrainConfig, evaluate_model
+from auheat.train import TrainConfig
 
 Runs = dict[str, tuple[AUModel, pd.DataFrame]]  # run name -> (last-epoch model, metrics log)
 

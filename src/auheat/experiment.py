@@ -16,13 +16,15 @@ from typing import Any
 import pandas as pd
 import torch
 
-from auheat.cache import made_once
+from auheat.cache import content_digest, made_once
 from auheat.checkpoint import load_checkpoint, read_info
 from auheat.data.dataset import PreparedDataset, protocol_datasets, read_meta
+from auheat.evaluation import Evaluation, evaluate_model
+from auheat.heatmaps import DESIGN_VERSIONS
 from auheat.models import FAN, METHODS, AUModel, build_model
 from auheat.models.weights import LandmarkWeights, landmark_network, resolve_landmark_weights
 from auheat.tasks import AUTask
-from auheat.train import LAST, LOG, Evaluation, TrainConfig, Trainer, evaluate_model, read_log, run_finished
+from auheat.train import LAST, LOG, TrainConfig, Trainer, read_log, run_finished
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class RunSpec:
     Args:
         data: the prepared dataset's folder.
         method: a transfer method or baseline of :data:`auheat.models.METHODS`.
-        design: the heatmap target design (``variable`` or ``fixed``); direct regression has none.
+        design: the heatmap target design (:data:`auheat.heatmaps.DESIGNS`); direct regression has none.
         fold: the test fold of a ``folds`` protocol; None for a train/test split.
         options: the method's options (e.g. ``{"rank": 8}``); its defaults when empty.
         train_subjects: keep only the first n training subjects (sorted names); None keeps all.
@@ -55,31 +57,34 @@ class RunSpec:
     config: TrainConfig = field(default_factory=TrainConfig)
 
     def landmark_origin(self) -> str | None:
-        """Where the run's landmark weights come from, as the digest records it.
+        """Which landmark network the run starts from, as its digest records it: the resolution
+        step that found the weights and a digest of their content (None for ``scratch``).
 
-        None for the library's own pretraining (the default, so that runs made before this was
-        recorded keep their folders) and for ``scratch``; otherwise face_alignment's 2DFAN4 or
-        the content digest of an explicit weights file.
+        Naming the content means a run never outlives the network it started from: pretraining the
+        landmark network again, or replacing its file, gives every transfer run a new folder.
         """
         if self.method == "scratch":
             return None
-        if self.landmark_weights is not None:
-            digest = hashlib.sha1(Path(self.landmark_weights).read_bytes()).hexdigest()[:16]
-            return f"file:{digest}"
-        found = _resolved_or_none(self.stacks, self.width)
-        return "face_alignment" if found is not None and found.source == "face_alignment" else None
+        found = _resolved_or_none(self.landmark_weights, self.stacks, self.width)
+        return None if found is None else f"{found.source}:{content_digest(found.path)}"
 
     def digest(self) -> str:
         """8 hex digits that change whenever the training configuration (the input size among
-        it), the network's size, the origin of its weights or the method's layers (its class's
-        ``version``) do."""
-        record: dict[str, Any] = {"config": asdict(self.config), "stacks": self.stacks, "width": self.width}
+        it), the network's size, the landmark weights' content, the method's layers (its class's
+        ``version``), the meaning of its target design or what a run records
+        (:data:`RUN_FORMAT`) do."""
+        record: dict[str, Any] = {
+            "config": asdict(self.config),
+            "stacks": self.stacks,
+            "width": self.width,
+            "format": RUN_FORMAT,
+            "landmarks": self.landmark_origin(),
+        }
         layers = METHODS[self.method][0].version
         if layers != 1:
-            record["version"] = layers  # version 1 leaves the digest of runs made before versions
-        origin = self.landmark_origin()
-        if origin is not None:
-            record["landmarks"] = origin
+            record["version"] = layers
+        if self.method not in NO_HEATMAP and DESIGN_VERSIONS.get(self.design, 1) != 1:
+            record["design_version"] = DESIGN_VERSIONS[self.design]
         return hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:8]
 
     def name(self) -> str:
@@ -103,11 +108,17 @@ class RunSpec:
 
 # Direct regression predicts intensities, not heatmaps: the target design does not enter it.
 NO_HEATMAP = frozenset({"direct"})
+# What a run's folder holds and how it was scored; bumped when that changes, so that runs of the
+# old kind are trained again instead of read as new. 2: agreement scored on the raw heatmap
+# maximum, the held-out answers kept frame by frame, the landmark network named by its content.
+RUN_FORMAT = 2
 
 
-def _resolved_or_none(stacks: int, width: int) -> LandmarkWeights | None:
+def _resolved_or_none(path: str | Path | None, stacks: int, width: int) -> LandmarkWeights | None:
+    """The landmark weights a run would start from, or None where there are none yet (training
+    then fails with the resolution's own message)."""
     try:
-        return resolve_landmark_weights(None, stacks, width)
+        return resolve_landmark_weights(path, stacks, width)
     except FileNotFoundError:
         return None
 

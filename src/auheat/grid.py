@@ -15,7 +15,9 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -25,7 +27,9 @@ from tqdm.auto import tqdm
 from auheat.aus import rescale_points
 from auheat.checkpoint import read_info
 from auheat.data.dataset import protocol_datasets
+from auheat.evaluation import PREDICTIONS, read_predictions
 from auheat.experiment import RunSpec, finished, train_or_load
+from auheat.stats import localisation_error
 from auheat.tasks import AUTask
 from auheat.train import LAST, LOG, TrainConfig, read_log
 
@@ -75,36 +79,67 @@ def _train_in_worker(spec: RunSpec, root: str | Path, threads: int) -> None:
     train_or_load(spec, root, progress=False)
 
 
+class Grid(NamedTuple):
+    """What :func:`run_grid` gives: long tables of scores and curves, and every run's folder."""
+
+    scores: pd.DataFrame  # a row per run and AU (and ``mean``): ICC, PCC, MAE, MAE raw, LOC
+    curves: pd.DataFrame  # a row per run and logged evaluation: training loss, mean test scores
+    runs: pd.DataFrame  # a row per run: dataset, method, design, fold, train_subjects, seed, folder
+
+
+def concat_grids(*grids: Grid) -> Grid:
+    """One :class:`Grid` of the runs of several, e.g. runs of other seeds or budgets beside a grid's.
+    A run that two grids hold (the same folder) is kept once."""
+    scores, curves, runs = (pd.concat(parts, ignore_index=True) for parts in zip(*grids, strict=True))
+    return Grid(
+        scores.drop_duplicates(["folder", "AU"], ignore_index=True),
+        curves.drop_duplicates(["folder", "epoch"], ignore_index=True),
+        runs.drop_duplicates("folder", ignore_index=True),
+    )
+
+
 def run_grid(
     data: dict[str, tuple[str | Path, list[int | None]]],
-    methods: list[str],
-    designs: list[str],
+    methods: Sequence[str],
+    designs: Sequence[str],
     root: str | Path,
     stacks: int,
     width: int,
     config: TrainConfig,
     subject_counts: Sequence[int | None] = (None,),
+    *,
+    seeds: Sequence[int] = (0,),
     progress: bool = True,
     workers: int = 1,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> Grid:
     """Train (or read) every run of the grid and collect its scores and learning curves.
 
     Args:
         data: dataset name -> (prepared dataset folder, folds to test on; ``[None]`` for a
             train/test split protocol).
         subject_counts: keep only the first n training subjects; None keeps all of them.
+        seeds: the runs' seeds (``config.seed`` is replaced by each).
         workers: runs trained at once (:func:`train_runs`).
 
     Returns:
-        ``scores``: one row per run and AU (and ``mean``), with ICC and MAE of the last epoch;
-        ``curves``: one row per run and logged epoch, with the training loss and the mean test
-        scores.
+        A :class:`Grid`. Scores are the last evaluation's (:meth:`auheat.tasks.AUTask.score`:
+        ICC and PCC of the raw heatmap maximum, MAE of the calibrated answer), with ``LOC``, the
+        mean distance of each AU's heatmap peak from its nearest centre on frames labelled 2 or
+        more (pixels of a 64x64 map; :func:`auheat.stats.localisation_error`), for heatmap models.
     """
     cells = [
         (
             name,
+            seed,
             RunSpec(
-                path, method, design, fold, train_subjects=count, stacks=stacks, width=width, config=config
+                path,
+                method,
+                design,
+                fold,
+                train_subjects=count,
+                stacks=stacks,
+                width=width,
+                config=replace(config, seed=seed),
             ),
         )
         for name, (path, folds) in data.items()
@@ -112,10 +147,11 @@ def run_grid(
         for design in designs
         for fold in folds
         for count in subject_counts
+        for seed in seeds
     ]
-    folders = train_runs([spec for _, spec in cells], root, workers, progress)
-    scores, curves = [], []
-    for (name, spec), out in zip(cells, folders, strict=True):
+    folders = train_runs([spec for _, _, spec in cells], root, workers, progress)
+    scores, curves, runs = [], [], []
+    for (name, seed, spec), out in zip(cells, folders, strict=True):
         log = read_log(out / LOG)
         key = {
             "dataset": name,
@@ -123,14 +159,33 @@ def run_grid(
             "design": spec.design,
             "fold": spec.fold,
             "train_subjects": len(read_info(out / LAST)["train_subjects"]),
+            "seed": seed,
+            "folder": out,  # what tells two runs of one key apart (another budget, say)
         }
-        epochs = log[["epoch", "step", "train_loss", "ICC_mean", "MAE_mean"]]
+        runs.append(key)
+        epochs = log[["epoch", "step", "train_loss", "ICC_mean", "PCC_mean", "MAE_mean"]]
         curves.append(pd.concat([pd.DataFrame(key, index=log.index), epochs], axis=1))
-        last = log.iloc[-1]
-        aus = [c.split("_", 1)[1] for c in last.index if c.startswith("ICC_")]
-        for au in aus:
-            scores.append({**key, "AU": au, "ICC": last[f"ICC_{au}"], "MAE": last[f"MAE_{au}"]})
-    return pd.DataFrame(scores), pd.concat(curves, ignore_index=True)
+        scores.append(_run_scores(key, log.iloc[-1], out))
+    return Grid(
+        pd.concat(scores, ignore_index=True), pd.concat(curves, ignore_index=True), pd.DataFrame(runs)
+    )
+
+
+def _run_scores(key: dict, last: pd.Series, out: Path) -> pd.DataFrame:
+    """One run's last scores, a row per AU and ``mean``, with its peaks' localisation error."""
+    rows = [c.split("_", 1)[1] for c in last.index if c.startswith("ICC_")]
+    table = pd.DataFrame(
+        {m: [last[f"{m.replace(' ', '_')}_{row}"] for row in rows] for m in ("ICC", "PCC", "MAE", "MAE raw")},
+        index=pd.Index(rows, name="AU"),
+    )
+    held_out = read_predictions(out / PREDICTIONS)
+    if held_out.peaks is not None:
+        aus = read_info(out / LAST)["aus"]
+        errors = localisation_error(
+            held_out.peaks, held_out.landmarks, held_out.truth, aus, held_out.heatmap_size
+        )
+        table["LOC"] = [*errors["error"].to_numpy(), errors["error"].mean()]
+    return pd.concat([pd.DataFrame(key, index=table.index), table], axis=1).reset_index()
 
 
 def zero_prediction(
@@ -146,7 +201,7 @@ def zero_prediction(
 
     Returns:
         ``MAE``: mean over AUs of the test subjects' mean intensity (its ICC is 0 by definition);
-        ``heatmap_loss``: the training loss of all-zero heatmaps (the variable or fixed design,
+        ``heatmap_loss``: the training loss of all-zero heatmaps (of ``design``'s targets,
         at ``heatmap_size``, a quarter of the input by default, under the run's ``loss``). A
         heatmap model whose loss settles there has learnt to draw nothing.
     """

@@ -1,9 +1,23 @@
 """Heatmap targets for AU intensity: the encoder that draws them and the decoder that reads them.
 
 Every AU gets one channel. A Gaussian is drawn at each of the AU's centres (both sides of a
-bilateral AU share the channel); its amplitude, and for the ``"variable"`` design its size,
+bilateral AU share the channel); its amplitude, and for the ``"variable"`` design its width,
 follow the labelled intensity (0..5). The decoder reads the intensity back as the channel's
 maximum, as the authors' inference code does.
+
+The designs are readings of Sanchez et al. (2018), Eq. 1, whose standard deviation is not
+published (see :func:`target_geometry` for their lengths):
+
+- ``"fixed"``: amplitude I and FAN's width at every intensity, drawn within 3 sigma; the control.
+- ``"windowed"``: Eq. 1 read literally with FAN's sigma, amplitude I within |i|, |j| <= 6 I. For
+  I >= 2 that window lies where the Gaussian has faded to about 1e-3 of its peak, so the target
+  differs from ``"fixed"`` only at I = 1 (and below), where the window cuts the Gaussian short;
+  above, only by the tail between 3 and 4 sigma that the fixed window leaves out (at most 1.1%
+  of the peak).
+- ``"variable"``: amplitude I and a width that grows with I, face_alignment's own size rule driven
+  by the intensity; the project's reading of "amplitude and size varying with the intensity".
+  Version 1 of this design (:data:`DESIGN_VERSIONS`) was what ``"windowed"`` is now.
+- ``"binary"``: amplitude 1 where the AU occurs, FAN's width: detection only.
 
 Both functions are batched and device-agnostic: no Python loop over samples or AUs, the
 input dtype is kept, and gradients flow through the encoder when the inputs require them. The
@@ -14,14 +28,17 @@ is the check that intensities lie in [0, 5].
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypeVar
 
 import torch
 
-from auheat.aus import MAX_INTENSITY, au_centres, resolve_aus
+from auheat.aus import ACTION_UNITS, MAX_INTENSITY, au_centres, resolve_aus
 
-Design = Literal["fixed", "variable", "binary"]
-DESIGNS: tuple[str, ...] = ("fixed", "variable", "binary")
+Design = Literal["fixed", "windowed", "variable", "binary"]
+DESIGNS: tuple[str, ...] = ("fixed", "windowed", "variable", "binary")
+# Versions of the designs whose meaning changed (others are 1): tells cached runs of the old meaning apart.
+DESIGN_VERSIONS: dict[str, int] = {"variable": 2}
+Length = TypeVar("Length", float, torch.Tensor)  # a length in pixels, one or a tensor of them
 
 
 def labelled_mask(intensities: torch.Tensor) -> torch.Tensor:
@@ -29,14 +46,32 @@ def labelled_mask(intensities: torch.Tensor) -> torch.Tensor:
     return ~torch.isnan(intensities)
 
 
+def fan_size_rule(s: Length) -> tuple[Length, Length]:
+    """Standard deviation and window half-width (pixels) of face_alignment's Gaussian of size ``s``.
+
+    face_alignment's ``utils.draw_gaussian(image, point, sigma)`` draws from
+    ``floor(x - 3 sigma)`` to ``floor(x + 3 sigma)``, a window ``6 sigma + 1`` pixels wide, with
+    the kernel ``_gaussian(size=6 sigma + 1)``, whose standard deviation is a quarter of its size
+    (release 1.5 precomputes it for sigma = 2: the 13x13 kernel of std 3.25 that FAN's landmark
+    targets use). ``s`` is that ``sigma``: a size parameter, not the standard deviation.
+
+    Returns:
+        ``((6 s + 1) / 4, 3 s)``, floats or tensors like ``s``.
+    """
+    return (6 * s + 1) / 4, 3 * s
+
+
 # The paper's geometry, in pixels of its 64x64 heatmap; other map sides scale these lengths by
 # side / 64, so a target covers the same share of the face at every size (a 16x16 map of a CPU
 # run draws the same face region as the paper's 64x64 map, with a quarter of the pixels).
 REFERENCE_SIZE = 64
-# FAN's landmark Gaussian: face_alignment's draw_gaussian uses a 13x13 kernel of std 0.25 * 13.
-FAN_SIGMA = 3.25
+# FAN's landmark Gaussian, face_alignment's size 2: a 13x13 kernel of std 3.25 px.
+FAN_SIGMA = fan_size_rule(2.0)[0]
 # Sanchez et al. (2018), Eq. 1: the Gaussian of intensity I is drawn for |i|, |j| <= 6 I.
 WINDOW_PER_INTENSITY = 6.0
+# Beyond 4 standard deviations a Gaussian is below exp(-8), about 3e-4 of its peak: the windowed
+# design draws no farther, whatever 6 I allows, so its window stays small at high intensities.
+NEGLIGIBLE_SIGMAS = 4.0
 
 
 def target_geometry(
@@ -47,22 +82,33 @@ def target_geometry(
     window_per_intensity: float = WINDOW_PER_INTENSITY,
     truncate: float = 3.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Standard deviation and window half-width (map pixels) of the Gaussian of each intensity.
+    """Standard deviation and drawn window half-width (map pixels) of the Gaussian of each intensity.
 
-    Lengths are given in pixels of the paper's 64x64 map and scaled by ``size / 64``. Every design
-    uses the fixed, FAN-like ``sigma``. ``"fixed"`` and ``"binary"`` draw it within
-    ``truncate * sigma`` of the centre; ``"variable"`` within ``window_per_intensity * I``, the
-    |i|, |j| <= 6 I of Sanchez et al. (2018), Eq. 1, so a weak AU is a small, low bump and a strong
-    one a wide, high one. The paper's sigma is not published; FAN's is the project's choice.
+    Lengths are given in pixels of the paper's 64x64 map and scaled by ``size / 64``; for a
+    label I (NaN counts as 0):
+
+    - ``"fixed"`` and ``"binary"``: ``sigma`` (FAN's 3.25), window ``truncate * sigma``.
+    - ``"windowed"``: ``sigma``, window ``min(window_per_intensity * I, 4 sigma)``: Eq. 1's
+      |i|, |j| <= 6 I, bounded where the Gaussian is negligible (``NEGLIGIBLE_SIGMAS``), which
+      changes no pixel by more than 1e-3 of the peak and keeps the window small.
+    - ``"variable"``: :func:`fan_size_rule` of ``s = I``: std ``(6 I + 1) / 4``, window ``3 I``
+      (I = 2 is FAN's landmark Gaussian; ``sigma``, ``window_per_intensity`` and ``truncate`` do
+      not enter).
+
+    The window grows with I or stays fixed in every design, so I = 5 gives each design's largest.
 
     Returns:
         ``(sigma, radius)``, each shaped like ``intensities``.
     """
     check_design(design)
     scale = size / REFERENCE_SIZE
-    sigmas = torch.full_like(intensities, sigma * scale)
+    levels = intensities.nan_to_num(0.0)
     if design == "variable":
-        return sigmas, intensities.nan_to_num(0.0) * (window_per_intensity * scale)
+        sigmas, radius = fan_size_rule(levels)
+        return sigmas * scale, radius * scale
+    sigmas = torch.full_like(levels, sigma * scale)
+    if design == "windowed":
+        return sigmas, (levels * window_per_intensity).clamp(max=NEGLIGIBLE_SIGMAS * sigma) * scale
     return sigmas, sigmas * truncate
 
 
@@ -87,11 +133,13 @@ def encode_heatmaps(
             zero (mask it out of the loss with :func:`labelled_mask`).
         aus: dataset name or the K AU numbers, in channel order.
         size: heatmap side, pixels.
-        design: ``"fixed"`` (amplitude I, window of ``truncate * sigma``), ``"variable"``
-            (amplitude I, window growing with I: the paper's default) or ``"binary"`` (amplitude 1
-            where the AU occurs, I >= ``occurrence_threshold``; window as ``"fixed"``).
-        sigma, window_per_intensity: lengths in pixels of a 64x64 map, scaled to ``size``; see
-            :func:`target_geometry`.
+        design: one of :data:`DESIGNS`: ``"fixed"`` (amplitude I, FAN's width), ``"windowed"``
+            (amplitude I, FAN's width within Eq. 1's 6 I window), ``"variable"`` (amplitude I,
+            width growing with I: the recipes' default) or ``"binary"`` (amplitude 1 where the
+            AU occurs, I >= ``occurrence_threshold``; width as ``"fixed"``).
+        sigma, window_per_intensity: lengths in pixels of a 64x64 map, scaled to ``size``: the
+            standard deviation of every design but ``"variable"``, and the windowed design's
+            window per intensity unit; see :func:`target_geometry`.
         truncate: the fixed and binary window, in standard deviations.
         occurrence_threshold: intensity from which ``"binary"`` counts the AU as present.
 
@@ -124,12 +172,29 @@ def encode_heatmaps(
     else:
         amplitude = intensities.nan_to_num(0.0)
     amplitude = torch.where(labelled_mask(intensities), amplitude, torch.zeros_like(amplitude))
-    sigmas, radius = target_geometry(intensities, design, size, sigma, window_per_intensity, truncate)
-    scale = size / REFERENCE_SIZE
-    largest = (
-        window_per_intensity * MAX_INTENSITY * scale if design == "variable" else truncate * sigma * scale
+    geometry = (design, size, sigma, window_per_intensity, truncate)
+    sigmas, radius = target_geometry(intensities, *geometry)
+    # The window at the highest intensity bounds every window, computed on the host from the
+    # design alone, so the drawing never waits on the device.
+    largest = float(target_geometry(torch.tensor(float(MAX_INTENSITY)), *geometry)[1])
+    # Only the centres the AUs have: au_centres pads every AU to the same number of slots.
+    channel, slot = _centre_slots(aus)
+    return draw_gaussians(
+        au_centres(landmarks, aus)[:, channel, slot],
+        channel,
+        len(aus),
+        amplitude[:, channel],
+        sigmas[:, channel],
+        radius[:, channel],
+        size,
+        largest,
     )
-    return draw_gaussians(au_centres(landmarks, aus), amplitude, sigmas, radius, size, largest)
+
+
+def _centre_slots(aus: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Channel and slot of every centre of the AUs in :func:`auheat.aus.au_centres`, [N] long each."""
+    pairs = [(k, c) for k, number in enumerate(aus) for c in range(len(ACTION_UNITS[number].centres))]
+    return torch.tensor(pairs, dtype=torch.long).T.unbind()
 
 
 def au_windows(
@@ -167,66 +232,67 @@ def landmark_heatmaps(
     """
     if landmarks.ndim != 3 or landmarks.shape[-1] != 2:
         raise ValueError(f"landmarks must have shape [B, N, 2], got {list(landmarks.shape)}")
-    ones = torch.ones(landmarks.shape[:2], dtype=landmarks.dtype, device=landmarks.device)
+    b, n = landmarks.shape[:2]
+    ones = torch.ones(b, n, dtype=landmarks.dtype, device=landmarks.device)
     return draw_gaussians(
-        landmarks[:, :, None], ones, ones * sigma, ones * (truncate * sigma), size, truncate * sigma
+        landmarks, torch.arange(n), n, ones, ones * sigma, ones * (truncate * sigma), size, truncate * sigma
     )
 
 
 def draw_gaussians(
     centres: torch.Tensor,
+    channel: torch.Tensor,
+    channels: int,
     amplitude: torch.Tensor,
     sigma: torch.Tensor,
     radius: torch.Tensor,
     size: int,
     largest_radius: float,
 ) -> torch.Tensor:
-    """Draw windowed Gaussians into [B, K, size, size] channels, several centres per channel.
+    """Draw windowed Gaussians into [B, channels, size, size], several centres per channel.
 
     Args:
-        centres: [B, K, C, 2] (x, y) pixels; NaN centres are skipped.
-        amplitude: [B, K] peak of each channel's Gaussians; 0 draws nothing.
-        sigma: [B, K] standard deviation, pixels.
-        radius: [B, K] half-width of the square window drawn around each centre, pixels
+        centres: [B, N, 2] (x, y) pixels; NaN centres are skipped.
+        channel: [N] long, the output channel of each centre (a channel may hold several).
+        channels: number of output channels.
+        amplitude: [B, N] peak of each centre's Gaussian; 0 draws nothing.
+        sigma: [B, N] standard deviation, pixels.
+        radius: [B, N] half-width of the square window drawn around each centre, pixels
             (|dx|, |dy| <= radius).
         largest_radius: an upper bound of ``radius``, fixing the window size for the whole batch
             so the drawing never waits on the device to learn a data-dependent size.
 
     Each Gaussian's highest pixel equals the amplitude; a channel's centres are combined by a
     pixel-wise maximum; only the windows around the centres are written (a scatter with ``amax``
-    into a zero-filled output), with no [B, K, C, size, size] intermediate.
+    into a zero-filled output), with no [B, N, size, size] intermediate.
     """
     dtype, device = centres.dtype, centres.device
-    half = math.ceil(largest_radius)
-    offsets = torch.arange(-half, half + 1, device=device, dtype=dtype)
+    b, n = amplitude.shape
+    # Each window is shifted to lie inside the map: it keeps the pixels it had there, and those it
+    # gains lie beyond its radius and carry 0, so no two of its pixels share an address.
+    span = min(2 * math.ceil(largest_radius) + 1, size)
+    ok = ~torch.isnan(centres).any(-1) & (amplitude > 0)  # [B, N]
+    safe = torch.where(ok[..., None], centres, torch.zeros((), dtype=dtype, device=device))
+    nearest = safe.round()  # [B, N, 2]
+    start = (nearest - span // 2).clamp(0, size - span)
+    pixels = start[..., None] + torch.arange(span, device=device, dtype=dtype)  # [B, N, 2, span]
+    d = pixels - safe[..., None]
+    # Separable profiles along x and y, 1 at the nearest pixel, so the peak is the amplitude.
+    profile = torch.exp(
+        ((nearest - safe).square()[..., None] - d.square()) / (2 * sigma.square())[..., None, None]
+    )
+    # The nearest pixel is always drawn, so even a tiny window reaches the amplitude there.
+    profile = profile * ((d.abs() <= radius[..., None, None]) | (pixels == nearest[..., None]))
+    gx = profile[:, :, 0]
+    gy = profile[:, :, 1] * (amplitude * ok)[..., None]
+    patch = gy[..., :, None] * gx[..., None, :]  # [B, N, span, span]
+    cell = pixels.long()
+    rows = (channel.to(device) * size * size)[:, None] + cell[:, :, 1] * size  # [B, N, span]
+    index = rows[..., :, None] + cell[:, :, 0, None, :]  # [B, N, span, span], within one sample
 
-    centre_ok = ~torch.isnan(centres).any(-1) & (amplitude > 0)[..., None]  # [B, K, C]
-    safe = torch.where(centre_ok[..., None], centres, torch.zeros((), dtype=dtype, device=device))
-    nearest = safe.round()
-    s = sigma.to(dtype)[..., None, None]  # [B, K, 1, 1]
-    r = radius.to(dtype)[..., None, None]
-
-    def axis_profile(axis: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Separable 1-D Gaussian [B, K, C, P] on the window's pixels along one axis, peak = 1."""
-        pixels = nearest[..., axis, None] + offsets  # [B, K, C, P]
-        d = pixels - safe[..., axis, None]
-        d0 = nearest[..., axis, None] - safe[..., axis, None]
-        profile = torch.exp((d0.square() - d.square()) / (2 * s.square()))
-        # The nearest pixel is always drawn, so even a tiny window reaches the amplitude there.
-        inside = ((d.abs() <= r) | (offsets == 0)) & (pixels >= 0) & (pixels <= size - 1)
-        return profile * inside, pixels.clamp(0, size - 1).long()
-
-    gx, px = axis_profile(0)
-    gy, py = axis_profile(1)
-    weight = (amplitude.to(dtype)[..., None] * centre_ok)[..., None, None]  # [B, K, C, 1, 1]
-    patch = gy[..., :, None] * gx[..., None, :] * weight  # [B, K, C, P, P]
-    flat_index = py[..., :, None] * size + px[..., None, :]
-
-    b, k = amplitude.shape
-    out = torch.zeros(b * k, size * size, dtype=dtype, device=device)
-    # Only the windows are written; clipped pixels carry 0, which the max cannot raise.
-    out.scatter_reduce_(1, flat_index.reshape(b * k, -1), patch.reshape(b * k, -1), "amax")
-    return out.view(b, k, size, size)
+    out = torch.zeros(b, channels * size * size, dtype=dtype, device=device)
+    out.scatter_reduce_(1, index.view(b, -1), patch.view(b, -1), "amax")
+    return out.view(b, channels, size, size)
 
 
 class Decoded(NamedTuple):

@@ -15,6 +15,9 @@ import pandas as pd
 
 from auheat.aus import get_au
 
+# The message of the warning a score that is undefined raises, for filters that expect it.
+UNDEFINED_SCORE = r".* of column \d+ is undefined"
+
 
 def _pairs(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(y_true, dtype=np.float64)

@@ -20,11 +20,12 @@ from auheat.data.align import apply_affine, box_matrix, warp_image
 from auheat.data.dataset import PreparedDataset
 from auheat.data.faces import DlibDetector, Landmarker, box_overlap
 from auheat.data.photos import PHOTOS, load_photo
+from auheat.evaluation import evaluate_model
 from auheat.models.backbone import FAN
 from auheat.models.weights import cache_dir, save_landmark_weights
 from auheat.synth.shape import MEAN_FACE
 from auheat.tasks import LandmarkTask, normalised_errors
-from auheat.train import LAST, TrainConfig, Trainer, evaluate_model
+from auheat.train import LAST, TrainConfig, Trainer
 
 
 @dataclass(frozen=True)

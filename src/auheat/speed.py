@@ -3,9 +3,9 @@
     auheat bench targets            # or: python -m auheat.speed targets
     auheat bench synth --faces 200
 
-``targets`` times :func:`auheat.heatmaps.encode_heatmaps` on a batch against
-(a) the per-sample, per-AU NumPy loop that is the usual way to draw targets in a DataLoader,
-written below, and (b) the floor: allocating and zero-filling the output tensor.
+``targets`` times :func:`auheat.heatmaps.encode_heatmaps` on a batch, for every target design,
+against (a) the per-sample, per-AU NumPy loop that is the usual way to draw targets in a
+DataLoader, written below, and (b) the floor: allocating and zero-filling the output tensor.
 ``synth`` is :func:`auheat.synth.speed.bench_synth`: synthetic faces rendered per second per core.
 ``train`` is :func:`bench_train`: training frames per second of every method, decoding every
 frame at every step (the baseline) against the input cache and, where the landmark network is
@@ -17,18 +17,27 @@ photo, step by step, as ratios to the AU model's own forward pass.
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from auheat.aus import ACTION_UNITS, dataset_aus
-from auheat.heatmaps import FAN_SIGMA, WINDOW_PER_INTENSITY, encode_heatmaps
+from auheat.heatmaps import (
+    DESIGNS,
+    FAN_SIGMA,
+    NEGLIGIBLE_SIGMAS,
+    WINDOW_PER_INTENSITY,
+    check_design,
+    encode_heatmaps,
+    fan_size_rule,
+)
 
 
 def numpy_reference_targets(
@@ -45,25 +54,31 @@ def numpy_reference_targets(
     """Targets of any design drawn one sample and one AU at a time over the full grid.
 
     Same definition as the library (lengths in pixels of a 64x64 map scaled to ``size``, peak
-    scaled to the amplitude at the nearest pixel, square window of ``truncate * sigma``, or of
-    ``window_per_intensity * I`` for the variable design, centres combined by maximum), written
-    the plain way.
+    scaled to the amplitude at the nearest pixel, square window, centres combined by maximum;
+    the width and window of each design as :func:`auheat.heatmaps.target_geometry` gives them),
+    written the plain way.
+
+    Returns:
+        [B, K, size, size] float32.
     """
+    check_design(design)
     b, k = intensities.shape
     out = np.zeros((b, k, size, size), np.float32)
     grid = np.arange(size, dtype=np.float64)
     scale = size / 64
-    s = sigma * scale
     for i in range(b):
         for j, number in enumerate(aus):
-            level = intensities[i, j]
+            level = float(intensities[i, j])
             if not level > 0:
                 continue
-            if design == "binary":
-                amplitude = float(level >= occurrence_threshold)
+            amplitude = float(level >= occurrence_threshold) if design == "binary" else level
+            if design == "variable":
+                s, radius = fan_size_rule(level)
+            elif design == "windowed":
+                s, radius = sigma, min(window_per_intensity * level, NEGLIGIBLE_SIGMAS * sigma)
             else:
-                amplitude = level
-            radius = window_per_intensity * level * scale if design == "variable" else truncate * s
+                s, radius = sigma, truncate * sigma
+            s, radius = s * scale, radius * scale
             for points in ACTION_UNITS[number].centres:
                 cx, cy = landmarks[i, list(points)].mean(0)
                 gx = np.exp((np.square(np.round(cx) - cx) - np.square(grid - cx)) / (2 * s * s))
@@ -86,8 +101,29 @@ def _median_ms(fn: Callable[[], object], repeats: int, sync: Callable[[], None])
     return 1e3 * statistics.median(times)
 
 
-def bench_targets(batch: int = 256, repeats: int = 7, device: str = "cpu", seed: int = 0) -> dict[str, float]:
-    """Time the three ways of producing a [batch, 12, 64, 64] target tensor; print and return them."""
+DEFAULT_DESIGN = inspect.signature(encode_heatmaps).parameters["design"].default
+
+
+def bench_targets(
+    batch: int = 256,
+    repeats: int = 7,
+    device: str = "cpu",
+    seed: int = 0,
+    designs: Sequence[str] = DESIGNS,
+) -> pd.DataFrame:
+    """Time the three ways of producing a [batch, 12, 64, 64] target tensor, per design; print them.
+
+    Every design's encoder is timed against the NumPy loop drawing the same design and against
+    the floor (zero-filling the output, the same for every design), after checking that the
+    encoder and the loop agree. The default design of :func:`encode_heatmaps` comes first.
+
+    Returns:
+        One row per design (index ``design``): ``library_ms``, ``numpy_loop_ms``,
+        ``zero_fill_ms`` (medians, milliseconds), ``speedup_vs_numpy_loop`` (loop / library),
+        ``ratio_to_zero_fill`` (library / floor) and ``max_difference`` (library vs loop).
+    """
+    for design in designs:
+        check_design(design)
     aus = dataset_aus("disfa")
     size = 64
     rng = np.random.default_rng(seed)
@@ -97,37 +133,54 @@ def bench_targets(batch: int = 256, repeats: int = 7, device: str = "cpu", seed:
     lm_t = torch.from_numpy(landmarks).to(device)
     in_t = torch.from_numpy(intensities).to(device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    loop_repeats = max(3, repeats // 2)
 
-    library = encode_heatmaps(lm_t, in_t, aus, size=size, design="variable").cpu().numpy()
-    reference = numpy_reference_targets(landmarks, intensities, aus, size=size)
-    error = float(np.abs(library - reference).max())
-    if not math.isfinite(error) or error > 1e-4:
-        raise AssertionError(f"library and NumPy reference disagree by {error:g}")
-
-    results = {
-        "library_ms": _median_ms(lambda: encode_heatmaps(lm_t, in_t, aus, size=size), repeats, sync),
-        "numpy_loop_ms": _median_ms(
-            lambda: numpy_reference_targets(landmarks, intensities, aus, size=size),
-            max(3, repeats // 2),
+    floor_ms = _median_ms(lambda: torch.zeros(batch, len(aus), size, size, device=device), repeats, sync)
+    rows = []
+    for design in sorted(designs, key=lambda name: name != DEFAULT_DESIGN):
+        library = encode_heatmaps(lm_t, in_t, aus, size=size, design=design).cpu().numpy()
+        reference = numpy_reference_targets(landmarks, intensities, aus, size=size, design=design)
+        error = float(np.abs(library - reference).max())
+        if not math.isfinite(error) or error > 1e-4:
+            raise AssertionError(f"design {design!r}: library and NumPy reference disagree by {error:g}")
+        library_ms = _median_ms(
+            lambda design=design: encode_heatmaps(lm_t, in_t, aus, size=size, design=design), repeats, sync
+        )
+        loop_ms = _median_ms(
+            lambda design=design: numpy_reference_targets(
+                landmarks, intensities, aus, size=size, design=design
+            ),
+            loop_repeats,
             sync,
-        ),
-        "zero_fill_ms": _median_ms(
-            lambda: torch.zeros(batch, len(aus), size, size, device=device), repeats, sync
-        ),
-    }
-    results["speedup_vs_numpy_loop"] = results["numpy_loop_ms"] / results["library_ms"]
-    results["ratio_to_zero_fill"] = results["library_ms"] / results["zero_fill_ms"]
-    print(
-        f"targets: batch {batch} x {len(aus)} AUs x {size}x{size}, design 'variable', device {device}, "
-        f"torch threads {torch.get_num_threads()}, medians of {repeats} runs\n"
-        f"  library encode_heatmaps   {results['library_ms']:9.2f} ms\n"
-        f"  NumPy per-sample loop     {results['numpy_loop_ms']:9.2f} ms   "
-        f"library is {results['speedup_vs_numpy_loop']:.1f}x faster\n"
-        f"  zero-filled output (floor){results['zero_fill_ms']:9.2f} ms   "
-        f"library takes {results['ratio_to_zero_fill']:.2f}x the floor\n"
-        f"  library and NumPy reference agree to {error:.1e}"
-    )
-    return results
+        )
+        rows.append(
+            {
+                "design": design,
+                "library_ms": library_ms,
+                "numpy_loop_ms": loop_ms,
+                "zero_fill_ms": floor_ms,
+                "speedup_vs_numpy_loop": loop_ms / library_ms,
+                "ratio_to_zero_fill": library_ms / floor_ms,
+                "max_difference": error,
+            }
+        )
+    table = pd.DataFrame(rows).set_index("design")
+    lines = [
+        f"targets: batch {batch} x {len(aus)} AUs x {size}x{size}, device {device}, torch threads "
+        f"{torch.get_num_threads()}, medians of {repeats} runs ({loop_repeats} of the NumPy loop)",
+        f"  zero-filled output (the floor) {floor_ms:9.2f} ms",
+        f"  {'design':<20}{'encode_heatmaps':>16}{'NumPy loop':>13}"
+        "   library vs loop   vs the floor   agree to",
+    ]
+    for design, row in table.iterrows():
+        name = f"{design} (default)" if design == DEFAULT_DESIGN else design
+        lines.append(
+            f"  {name:<20}{row.library_ms:13.2f} ms{row.numpy_loop_ms:10.2f} ms"
+            f"{row.speedup_vs_numpy_loop:9.1f}x faster{row.ratio_to_zero_fill:9.2f}x the floor"
+            f"{row.max_difference:9.1e}"
+        )
+    print("\n".join(lines))
+    return table
 
 
 def bench_train(

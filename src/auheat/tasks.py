@@ -21,7 +21,7 @@ from auheat.heatmaps import (
     labelled_mask,
     landmark_heatmaps,
 )
-from auheat.metrics import summary_table
+from auheat.metrics import mae, summary_table
 
 
 def masked_mse(
@@ -117,6 +117,8 @@ def intensities_from_output(output: torch.Tensor) -> torch.Tensor:
 
 
 LOSSES: tuple[str, ...] = ("mse", "weighted_mse")
+# What each AU score is computed on: the label above every score table.
+SCORES_READ_ON = "ICC, PCC: raw heatmap maximum; MAE: calibrated answer"
 
 
 @dataclass
@@ -125,7 +127,7 @@ class AUTask:
 
     Attributes:
         aus: the K AU numbers of the model's outputs, in order.
-        design: heatmap target design (``"fixed"``, ``"variable"``, ``"binary"``).
+        design: heatmap target design, one of :data:`auheat.heatmaps.DESIGNS`.
         target_options: further keyword arguments of :func:`auheat.heatmaps.encode_heatmaps`.
         loss: ``"mse"``, the paper's pixel-wise MSE, or ``"weighted_mse"``, the same MSE with the
             pixels where each present AU shows weighted by ``foreground_weight``
@@ -179,14 +181,46 @@ class AUTask:
     def predict(self, output: torch.Tensor, size: int) -> torch.Tensor:
         return intensities_from_output(output)
 
+    def read(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The raw reading of a model's output: intensities [B, K] (the heatmaps' maxima clamped to
+        [0, 5], or the regressed values) and the heatmaps' peaks [B, K, 2] in heatmap pixels (NaN
+        where a map has no positive value; None for direct regression's intensities)."""
+        if output.ndim == 4:
+            decoded = decode_heatmaps(output.float())
+            return decoded.intensities, decoded.locations
+        return intensities_from_output(output), None
+
     def truth(self, landmarks: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor:
         return intensities
 
-    def score(self, truth: np.ndarray, predicted: np.ndarray) -> tuple[pd.DataFrame, dict[str, float]]:
-        """Per-AU ICC(3,1), MAE, PCC table, and its entries flattened for one log line."""
-        table = summary_table(truth, predicted, self.aus)
+    def score(
+        self, truth: np.ndarray, raw: np.ndarray, answers: np.ndarray | None = None
+    ) -> tuple[pd.DataFrame, dict[str, float]]:
+        """Per-AU scores as the paper reads them, and the table's entries flattened for one log line.
+
+        Args:
+            truth: [N, K] labels, NaN where unlabelled.
+            raw: [N, K] the model's raw reading: the heatmap maximum clamped to [0, 5] (the paper's
+                and the authors' inference code's reading), or direct regression's clamped output.
+            answers: [N, K] the answers through the model's calibration line (None: ``raw``).
+
+        Returns:
+            A table with a row per AU and a ``mean`` row: ``ICC`` (ICC(3,1)) and ``PCC`` of the raw
+            reading, ``MAE`` of the calibrated answer, ``MAE raw`` of the raw reading, and the
+            labelled ``frames``. Agreement is scored on the raw reading so that a calibration line,
+            fitted for the MAE, never changes which model ranks frames better. The record holds
+            ``ICC_<row>``, ``PCC_<row>``, ``MAE_<row>`` and ``MAE_raw_<row>``.
+        """
+        answers = raw if answers is None else answers
+        table = summary_table(truth, raw, self.aus).rename(columns={"MAE": "MAE raw"})
+        calibrated = pd.Series(mae(truth, answers))
+        table.insert(2, "MAE", [*calibrated, calibrated.mean()])  # the mean row skips NaN, as above
+        table = table[["ICC", "PCC", "MAE", "MAE raw", "frames"]]
+        table.columns.name = SCORES_READ_ON
         record = {
-            f"{m}_{row}": float(table.loc[row, m]) for m in ("ICC", "MAE", "PCC") for row in table.index
+            f"{m.replace(' ', '_')}_{row}": float(table.loc[row, m])
+            for m in ("ICC", "PCC", "MAE", "MAE raw")
+            for row in table.index
         }
         return table, record
 

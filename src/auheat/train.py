@@ -26,28 +26,37 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm.auto import tqdm
 
 from auheat.atomic import write_atomically
 from auheat.checkpoint import load_checkpoint, save_checkpoint
 from auheat.data.dataset import PreparedDataset
 from auheat.data.inputs import CachedInputs, FeatureCache, jitter, prepare_batch
+from auheat.evaluation import (
+    PREDICTIONS,
+    Evaluation,
+    HeldOutFrames,
+    Task,
+    evaluate_model,
+    run_model,
+    save_predictions,
+)
+from auheat.metrics import UNDEFINED_SCORE
 from auheat.models.base import AUModel
-from auheat.tasks import AUTask, LandmarkTask, fit_calibration
+from auheat.tasks import AUTask, fit_calibration
 
 LAST, BEST, LOG = "last.safetensors", "best.safetensors", "metrics.jsonl"
-Task = AUTask | LandmarkTask
 
 
 @dataclass
@@ -78,13 +87,6 @@ class TrainConfig:
     foreground_weight: float = 10.0  # weight of the pixels where an AU shows, for "weighted_mse"
     val_subjects: int = 0  # training subjects held out to choose best.safetensors (AU runs)
     calibrate: bool = False  # fit a per-AU line from decoded to labelled intensities on training frames
-
-
-def run_model(model: torch.nn.Module, inputs: torch.Tensor | Sequence[torch.Tensor]) -> Any:
-    """The model's output for images, or for cached frozen features (:meth:`AUModel.from_features`)."""
-    if isinstance(inputs, torch.Tensor):
-        return model(inputs)
-    return model.from_features(tuple(inputs))
 
 
 class _EpochSampler(Sampler[int]):
@@ -184,6 +186,8 @@ class Trainer:
         if not trainable:
             raise ValueError("the model has no trainable parameter")
         self.optimizer = self._optimizer(trainable)
+        # Who and what each held-out frame is, for the per-frame predictions a run keeps.
+        self._test_frames = HeldOutFrames.of(test_set)
         self.train_set, self.test_set, self.val_set = (
             self._inputs(d) for d in (train_set, test_set, val_set)
         )
@@ -344,22 +348,25 @@ class Trainer:
             }
             if self.config.calibrate:
                 self.calibrate()
-            if self.test_set is not None:
-                record.update(self.evaluate(self.test_set).record)
+            held_out = self.evaluate(self.test_set) if self.test_set is not None else None
+            if held_out is not None:
+                record.update(held_out.record)
             if self.val_set is not None:
                 record.update({f"val_{k}": v for k, v in self.evaluate(self.val_set).record.items()})
             record["seconds"] = time.perf_counter() - start
-            self._end_epoch(record)
+            self._end_epoch(record, held_out)
             losses, start = [], time.perf_counter()
         return read_log(log)
 
-    def _end_epoch(self, record: dict[str, Any]) -> None:
+    def _end_epoch(self, record: dict[str, Any], held_out: Evaluation | None) -> None:
         score = record.get(f"val_{self.task.score_name}", float("nan"))
         improved = math.isfinite(score) and score > self.best_score
         if improved:
             self.best_score = score
         if self.rank != 0:
             return
+        if held_out is not None and isinstance(self.task, AUTask) and self._test_frames is not None:
+            save_predictions(self.out / PREDICTIONS, held_out, self._test_frames, self.config.input_size // 4)
         info = self._info(record)
         # The log line is written after the checkpoint: a log never lists an epoch that a
         # resume could not start from.
@@ -406,14 +413,22 @@ class Trainer:
         """Fit the AU model's per-AU calibration on the training frames (:func:`fit_calibration`)."""
         if not isinstance(self.model, AUModel):
             raise ValueError("calibrate applies to AU models (auheat.models.AUModel) only")
-        self.model.calibration[0], self.model.calibration[1] = 1.0, 0.0  # the identity: raw readings
         raw = self.evaluate(self.train_set)
-        truth = np.asarray(self.train_set.intensities)
-        self.model.calibration.copy_(fit_calibration(raw.predictions, truth))
+        self.model.calibration.copy_(fit_calibration(raw.raw, raw.labels))
 
     @torch.no_grad()
     def evaluate(self, dataset: Dataset) -> Evaluation:
-        """Score the model on a dataset; every process predicts a share of the frames."""
+        """Score the model on a dataset; every process predicts a share of the frames.
+
+        A score that is undefined (an AU the model answers with one constant value has no PCC)
+        is logged as NaN; the metrics' warning about it is not repeated at every evaluation, where
+        in a notebook it would fill the page (runs trained in worker processes print it to it).
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=UNDEFINED_SCORE, category=UserWarning)
+            return self._evaluate(dataset)
+
+    def _evaluate(self, dataset: Dataset) -> Evaluation:
         return evaluate_model(
             self.model,
             dataset,
@@ -426,59 +441,6 @@ class Trainer:
             progress=self.progress,
             amp_dtype=self.amp_dtype,
         )
-
-
-class Evaluation(NamedTuple):
-    """Scores of a model on one dataset."""
-
-    table: pd.DataFrame  # per AU (ICC, MAE, PCC, frames, and a mean row), or the landmark NME
-    record: dict[str, float]  # the table's entries flattened, as logged
-    predictions: np.ndarray  # [N, K] intensities or [N, 68, 2] landmarks, in the dataset's order
-
-
-@torch.no_grad()
-def evaluate_model(
-    model: torch.nn.Module,
-    dataset: Dataset,
-    task: Task,
-    device: torch.device | str = "cpu",
-    input_size: int = 256,
-    batch_size: int = 32,
-    rank: int = 0,
-    world: int = 1,
-    progress: bool = False,
-    amp_dtype: torch.dtype | None = None,
-) -> Evaluation:
-    """Predict every frame of ``dataset`` (samples, or cached features) and score them with ``task``.
-
-    With several processes each predicts the frames ``rank, rank + world, ...``; the shares are
-    gathered, so every process computes the same scores on all frames.
-    """
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    share = list(range(rank, len(dataset), world))
-    loader = DataLoader(Subset(dataset, share), batch_size=batch_size, shuffle=False)
-    predicted, truth = [], []
-    for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-        inputs, landmarks, intensities = prepare_batch(batch, device, input_size)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            output = run_model(model, inputs)
-        intensities_or_points = task.predict(output, input_size)
-        if isinstance(model, AUModel):
-            intensities_or_points = model.calibrated(intensities_or_points)
-        predicted.append(intensities_or_points.float().cpu().numpy())
-        truth.append(task.truth(landmarks, intensities).float().cpu().numpy())
-    model.train(was_training)
-    shares: list[Any] = [(share, predicted, truth)]
-    if world > 1:
-        shares = [None] * world
-        dist.all_gather_object(shares, (share, predicted, truth))
-    order = np.argsort(np.concatenate([np.asarray(s[0], dtype=int) for s in shares]), kind="stable")
-    predictions = np.concatenate([p for s in shares for p in s[1]])[order]
-    labels = np.concatenate([t for s in shares for t in s[2]])[order]
-    table, record = task.score(labels, predictions)
-    return Evaluation(table, record, predictions)
 
 
 def run_finished(log: pd.DataFrame) -> bool:

@@ -22,6 +22,7 @@ Chapters 4 to 7 run the model they are given on the frames they show.
 from auheat.figures._common import HEATMAP_CMAP, INTENSITIES, AUSelection, draw_heatmap, heatmap_extent
 from auheat.figures.architecture import plot_fan_diagram, plot_transfer_diagram, plot_transfer_diagrams
 from auheat.figures.benchmark import (
+    plot_contrasts,
     plot_icc_curves,
     plot_icc_per_au,
     plot_loss_ratios,
@@ -95,6 +96,7 @@ __all__ = [
     "plot_learning_curves",
     "plot_loss_ratios",
     "plot_map_sizes",
+    "plot_contrasts",
     "plot_mean_icc",
     "plot_predicted_vs_target",
     "plot_session_labels",

@@ -42,13 +42,16 @@ def plot_mean_icc(means: pd.DataFrame, methods: Sequence[str]) -> Figure:
         aspect=1.5,
         order=list(methods),
         color="tab:blue",
+        errorbar=None,  # how sure a difference is: the intervals of auheat.benchmark.answer
     )
     grid.set_xticklabels(rotation=30, ha="right")
     for ax in grid.axes.flat:
         ax.axhline(0, color="black", linewidth=0.8)
     grid.set_titles("{col_name}")
     grid.set_axis_labels("", "mean ICC(3,1) over AUs")
-    grid.figure.suptitle("Test subjects: mean ICC of the last evaluation, by method", y=1.04)
+    grid.figure.suptitle(
+        "Test subjects: mean ICC of the last evaluation, by method (over folds and seeds)", y=1.04
+    )
     return grid.figure
 
 
@@ -195,4 +198,32 @@ def plot_subject_counts(means: pd.DataFrame, methods: Sequence[str]) -> Figure:
     datasets = ", ".join(dict.fromkeys(means["dataset"]))
     ax.set_title(f"{datasets}; points: mean over folds, bars: standard deviation over folds")
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_contrasts(table: pd.DataFrame, title: str) -> Figure:
+    """Paired differences with their intervals: a point and a bar per row of ``table``.
+
+    Args:
+        table: :func:`auheat.benchmark.answer`'s table (``difference``, ``low``, ``high``,
+            ``verdict``), indexed by question; a two-level index (e.g. dataset, method) is
+            joined into one label.
+        title: what the differences are, for the x-axis.
+
+    Returns:
+        The figure: one row per question, the difference as a point, its interval as a bar, a line
+        at 0; a bar that crosses the line is no evidence either way, and is drawn grey.
+    """
+    labels = [" / ".join(map(str, k)) if isinstance(k, tuple) else str(k) for k in table.index]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(table) + 1.2))
+    y = range(len(table))[::-1]
+    for row, (_, r) in zip(y, table.iterrows(), strict=True):
+        decided = r["low"] > 0 or r["high"] < 0
+        colour = "tab:blue" if decided else "grey"
+        ax.plot([r["low"], r["high"]], [row, row], color=colour, linewidth=2.5)
+        ax.plot(r["difference"], row, "o", color=colour)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(list(y), labels)
+    ax.set_xlabel(title)
+    ax.set_title("grey: the interval includes 0, no evidence either way", fontsize="medium")
     return fig

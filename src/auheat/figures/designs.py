@@ -1,5 +1,5 @@
-"""Chapter 1's target-design figures: the fixed, variable and binary designs side by side, the
-size of a map as the intensity grows, and the profile through a map's peak.
+"""Chapter 1's target-design figures: the designs of :data:`auheat.heatmaps.DESIGNS` side by
+side, the size of a map as the intensity grows, and the profile through a map's peak.
 
 Every function draws with matplotlib and returns the :class:`~matplotlib.figure.Figure`.
 Heatmaps are laid over their crop as :func:`auheat.figures.draw_heatmap` lays them.

@@ -67,7 +67,15 @@ class AUModel(nn.Module):
     def caches_features(self) -> bool:
         """Whether :meth:`frozen_features` is defined and takes no gradient, so it can be cached."""
         own = type(self).frozen_features is not AUModel.frozen_features
-        return own and not any(p.requires_grad for p in self.fan.parameters())
+        return own and not any(p.requires_grad for p in self.feature_parameters())
+
+    def feature_parameters(self) -> Iterator[nn.Parameter]:
+        """The parameters :meth:`frozen_features` computes with: by default the landmark network's.
+
+        Models that put their trainable head where the last landmark head was (a linear probe,
+        direct regression) leave that head out, as :meth:`from_features` applies it.
+        """
+        return self.fan.parameters()
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The parameters an optimiser should update."""
@@ -100,6 +108,12 @@ def freeze(module: nn.Module) -> None:
     """Stop gradient updates of every parameter of ``module`` (see :class:`AUModel` for BatchNorm)."""
     for p in module.parameters():
         p.requires_grad_(False)
+
+
+def parameters_outside(module: nn.Module, part: nn.Module) -> Iterator[nn.Parameter]:
+    """The parameters of ``module`` that are not ``part``'s (a submodule of it)."""
+    inside = {id(p) for p in part.parameters()}
+    return (p for p in module.parameters() if id(p) not in inside)
 
 
 def replace_modules(

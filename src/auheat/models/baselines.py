@@ -6,13 +6,14 @@ freshly initialised FAN (``build_model("scratch", ...)``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 import torch
 from torch import nn
 
 from auheat.models.backbone import FAN
-from auheat.models.base import AUModel, Output, freeze
+from auheat.models.base import AUModel, Output, freeze, parameters_outside
 
 DirectTrain = Literal["all", "head"]
 DIRECT_TRAIN_CHOICES: tuple[str, ...] = ("all", "head")
@@ -59,6 +60,10 @@ class DirectRegression(AUModel):
 
     def from_features(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
         return self.linear(features[0])
+
+    def feature_parameters(self) -> Iterator[nn.Parameter]:
+        """The landmark network's parameters but the pooling-and-linear head's."""
+        return parameters_outside(self.fan, self.fan.get_submodule(f"l{self.fan.stacks - 1}"))
 
     @property
     def pooled(self) -> nn.Module:

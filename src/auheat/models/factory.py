@@ -14,17 +14,19 @@ from auheat.models.backbone import FAN
 from auheat.models.base import AUModel
 from auheat.models.baselines import DirectRegression
 from auheat.models.finetune import FineTune
+from auheat.models.probe import LinearProbe
 from auheat.models.reparam import Reparam
 
 # method name -> (class, what it is); the order is the book's.
 METHODS: dict[str, tuple[type[AUModel], str]] = {
     "finetune": (FineTune, "(a) fine-tuning: FAN with K AU heatmap outputs, all or last stack trained"),
-    "adapters": (Adapters, "(b) adaptation layers on the frozen FAN (the released design)"),
-    "residual_adapters": (ResidualAdapters, "(b) residual adapters inside the frozen FAN"),
+    "adapters": (Adapters, "(b) adaptation layers on the frozen FAN (released design, or design=light)"),
+    "residual_adapters": (ResidualAdapters, "(b) residual adapters inside the frozen FAN, task BatchNorm"),
     "attention": (Attention, "(c) attention maps from the frozen FAN's landmark heatmaps"),
     "reparam": (Reparam, "(d) reparametrisation: remixed frozen filters, foldable"),
     "scratch": (FineTune, "baseline: the fine-tuning network, randomly initialised"),
     "direct": (DirectRegression, "baseline: pooled FAN features + linear layer -> intensities"),
+    "probe": (LinearProbe, "baseline: linear probe, 1x1 conv from the frozen FAN's last-stack features"),
 }
 
 
@@ -41,7 +43,7 @@ def build_model(
             number of stacks and width.
         aus: a dataset name (``"disfa"``) or the K AU numbers, in output channel order.
         **options: the method's own options, e.g. ``train="last_stack"`` for ``"finetune"``,
-            ``rank=8`` for ``"reparam"``.
+            ``design="light"`` for ``"adapters"``, ``rank=8`` for ``"reparam"``.
 
     Returns:
         An :class:`auheat.models.AUModel` in train mode: ``forward`` gives heatmaps

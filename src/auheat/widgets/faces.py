@@ -191,7 +191,7 @@ def synth_face_explorer(
             AUs SynthFACS renders.
         pose, capture: :class:`auheat.synth.Pose` and :class:`auheat.synth.Capture`; None: a
             frontal face in a clean studio frame.
-        design: the target design, ``"fixed"``, ``"variable"`` or ``"binary"``.
+        design: the target design, one of :data:`auheat.heatmaps.DESIGNS`.
 
     Returns:
         The widget; display it (last expression of a cell). It already holds the figure for its

@@ -20,7 +20,7 @@ class HeatmapExplorer(WithPageVersion, widgets.VBox):
     Attributes:
         au: Dropdown over the AUs offered (values are AU numbers).
         intensity: FloatSlider, 0..5 in steps of 0.5.
-        design: ToggleButtons over ``"fixed"``, ``"variable"``, ``"binary"``.
+        design: ToggleButtons over :data:`auheat.heatmaps.DESIGNS`.
         output: the Output widget that holds the current figure as a PNG display output.
         heatmap: the current target, [h, h] float tensor, heatmap pixels.
         figure: the matplotlib Figure last drawn (not shown through pyplot).
@@ -118,8 +118,8 @@ class HeatmapExplorer(WithPageVersion, widgets.VBox):
         return fig, heatmaps[0, 0]
 
     def page_controls(self) -> list[PageControl]:
-        """The page version's controls: every AU offered, intensities 1, 3 and 5, the three designs
-        (126 pictures for the 14 AUs of the catalogue)."""
+        """The page version's controls: every AU offered, intensities 1, 3 and 5, every design
+        (168 pictures for the 14 AUs of the catalogue and the four designs)."""
         aus = tuple(n for _, n in self.au.options)
         levels = (1.0, 3.0, 5.0)
         return [
