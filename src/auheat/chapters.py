@@ -17,11 +17,12 @@ import pandas as pd
 
 from auheat.cache import cache_dir
 from auheat.data.dataset import PreparedDataset, protocol_datasets
-from auheat.evaluation import evaluate_model
+from auheat.evaluation import PREDICTIONS, evaluate_model, read_predictions
 from auheat.experiment import RunSpec, train_or_load
 from auheat.grid import train_runs, zero_prediction
 from auheat.models import FAN, AUModel
 from auheat.recipes import Recipe, landmark_network, synthetic_dataset
+from auheat.stats import Comparison, compare_models
 from auheat.tasks import AUTask
 from auheat.train import TrainConfig
 
@@ -92,6 +93,20 @@ class TransferChapter:
         """Train the runs not finished in an earlier build (``workers`` at a time), read the others."""
         train_runs(list(specs.values()), self.runs, workers=self.workers, progress=False)
         return {name: train_or_load(spec, self.runs, progress=False) for name, spec in specs.items()}
+
+    def compare(self, a: RunSpec, b: RunSpec, n_resamples: int = 2000) -> Comparison:
+        """Run ``a`` minus run ``b`` in mean ICC (of the raw heatmap maximum) on the held-out fold,
+        with a 95 % interval over its test subjects (:func:`auheat.stats.compare_models`). Both
+        runs must be trained (:meth:`train`)."""
+        held_out = [read_predictions(spec.folder(self.runs) / PREDICTIONS) for spec in (a, b)]
+        return compare_models(
+            held_out[0].truth,
+            held_out[0].raw,
+            held_out[1].raw,
+            held_out[0].subjects,
+            n_resamples=n_resamples,
+            seed=self.config.seed,
+        )
 
     def all_zero_loss(self, config: TrainConfig | None = None) -> float:
         """The training loss of all-zero heatmaps under ``config``'s loss (the chapter's by default)."""

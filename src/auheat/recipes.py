@@ -74,6 +74,12 @@ class Recipe:
         )
 
 
+# The CPU recipes' target design. On their 16x16 maps the variable design draws an intensity-1 AU
+# as a spike of about one pixel (std 0.44 px), which a small network learns poorly: on disfa-like
+# fold 0, fixed targets beat variable ones by +0.075 mean ICC for fine-tuning (95 % interval over
+# test subjects 0.042 to 0.136) and +0.137 for training from scratch. Chapter 8 measures it on
+# every fold (its Q1). The paper's 64x64 maps keep the variable design.
+SMALL_MAP_DESIGN = "fixed"
 # Every chapter's quick setting: enough to run each code path in seconds, too small to learn much.
 QUICK = Recipe(
     "quick",
@@ -84,6 +90,7 @@ QUICK = Recipe(
     landmark_epochs=1,
     au_frames_per_subject=4,
     au_steps=8,
+    design=SMALL_MAP_DESIGN,
     loss="weighted_mse",
     calibrate=True,
 )
@@ -103,6 +110,7 @@ CPU = Recipe(
     batch_size=32,
     lr=2e-3,
     warmup_steps=50,
+    design=SMALL_MAP_DESIGN,
     loss="weighted_mse",
     calibrate=True,
     evaluations=5,
