@@ -75,7 +75,7 @@ def held_out(grid: Grid, **where: Any) -> HeldOut:
     truth = np.concatenate([p.truth for p in first])
     for _, parts in seeds[1:]:
         _check_same_frames(first, parts, where)
-    aus = tuple(read_info(first_folder(runs) / LAST)["aus"])
+    aus = tuple(read_info(Path(runs["folder"].iloc[0]) / LAST)["aus"])
     return HeldOut(
         truth,
         np.stack([np.concatenate([p.raw for p in parts]) for _, parts in seeds]),
@@ -86,13 +86,24 @@ def held_out(grid: Grid, **where: Any) -> HeldOut:
     )
 
 
-def first_folder(runs: pd.DataFrame) -> Path:
-    return Path(runs["folder"].iloc[0])
-
-
 def _check_same_frames(first: Sequence[RunPredictions], other: Sequence[RunPredictions], where) -> None:
     if [p.ids.tolist() for p in first] != [p.ids.tolist() for p in other]:
         raise ValueError(f"the runs of {where} did not answer the same held-out frames")
+
+
+def _pooled_pair(grid: Grid, contrast: Contrast) -> tuple[HeldOut, HeldOut]:
+    """The held-out answers of both sides of ``contrast``, checked to answer the same frames."""
+    a = held_out(grid, **contrast.shared, **contrast.a)
+    b = held_out(grid, **contrast.shared, **contrast.b)
+    if not (np.array_equal(a.subjects, b.subjects) and np.array_equal(a.folds, b.folds)):
+        raise ValueError(f"{contrast.question}: the two sets of runs answer different frames")
+    return a, b
+
+
+def _compare(a: HeldOut, b: HeldOut, score: Score, n_resamples: int, seed: int) -> Comparison:
+    return compare_models(
+        a.truth, a.raw, b.raw, a.subjects, score, folds=a.folds, n_resamples=n_resamples, seed=seed
+    )
 
 
 def compare_runs(
@@ -100,13 +111,7 @@ def compare_runs(
 ) -> Comparison:
     """Runs ``contrast.a`` minus runs ``contrast.b`` on the mean ``score`` over AUs, with its
     percentile interval over test subjects (:func:`auheat.stats.compare_models`)."""
-    a = held_out(grid, **contrast.shared, **contrast.a)
-    b = held_out(grid, **contrast.shared, **contrast.b)
-    if not (np.array_equal(a.subjects, b.subjects) and np.array_equal(a.folds, b.folds)):
-        raise ValueError(f"{contrast.question}: the two sets of runs answer different frames")
-    return compare_models(
-        a.truth, a.raw, b.raw, a.subjects, score, folds=a.folds, n_resamples=n_resamples, seed=seed
-    )
+    return _compare(*_pooled_pair(grid, contrast), score, n_resamples, seed)
 
 
 def answer(
@@ -117,7 +122,8 @@ def answer(
     on each side and the number of test subjects the interval resamples."""
     rows = []
     for contrast in contrasts:
-        result = compare_runs(grid, contrast, score, n_resamples, seed)
+        a, b = _pooled_pair(grid, contrast)
+        result = _compare(a, b, score, n_resamples, seed)
         rows.append(
             {
                 "question": contrast.question,
@@ -125,8 +131,8 @@ def answer(
                 "low": result.low,
                 "high": result.high,
                 "verdict": result.verdict,
-                "runs A": held_out(grid, **contrast.shared, **contrast.a).runs,
-                "runs B": held_out(grid, **contrast.shared, **contrast.b).runs,
+                "runs A": a.runs,
+                "runs B": b.runs,
                 "subjects": result.units,
             }
         )

@@ -152,26 +152,26 @@ def run_grid(
     folders = train_runs([spec for _, _, spec in cells], root, workers, progress)
     scores, curves, runs = [], [], []
     for (name, seed, spec), out in zip(cells, folders, strict=True):
-        log = read_log(out / LOG)
+        log, info = read_log(out / LOG), read_info(out / LAST)
         key = {
             "dataset": name,
             "method": spec.method,
             "design": spec.design,
             "fold": spec.fold,
-            "train_subjects": len(read_info(out / LAST)["train_subjects"]),
+            "train_subjects": len(info["train_subjects"]),
             "seed": seed,
             "folder": out,  # what tells two runs of one key apart (another budget, say)
         }
         runs.append(key)
         epochs = log[["epoch", "step", "train_loss", "ICC_mean", "PCC_mean", "MAE_mean"]]
         curves.append(pd.concat([pd.DataFrame(key, index=log.index), epochs], axis=1))
-        scores.append(_run_scores(key, log.iloc[-1], out))
+        scores.append(_run_scores(key, log.iloc[-1], out, info["aus"]))
     return Grid(
         pd.concat(scores, ignore_index=True), pd.concat(curves, ignore_index=True), pd.DataFrame(runs)
     )
 
 
-def _run_scores(key: dict, last: pd.Series, out: Path) -> pd.DataFrame:
+def _run_scores(key: dict, last: pd.Series, out: Path, aus: Sequence[int]) -> pd.DataFrame:
     """One run's last scores, a row per AU and ``mean``, with its peaks' localisation error."""
     rows = [c.split("_", 1)[1] for c in last.index if c.startswith("ICC_")]
     table = pd.DataFrame(
@@ -180,7 +180,6 @@ def _run_scores(key: dict, last: pd.Series, out: Path) -> pd.DataFrame:
     )
     held_out = read_predictions(out / PREDICTIONS)
     if held_out.peaks is not None:
-        aus = read_info(out / LAST)["aus"]
         errors = localisation_error(
             held_out.peaks, held_out.landmarks, held_out.truth, aus, held_out.heatmap_size
         )

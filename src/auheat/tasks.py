@@ -178,9 +178,6 @@ class AUTask:
             weights = foreground_weights(points, intensities, self.aus, side, self.foreground_weight)
         return masked_mse(output, target, mask, weights)
 
-    def predict(self, output: torch.Tensor, size: int) -> torch.Tensor:
-        return intensities_from_output(output)
-
     def read(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The raw reading of a model's output: intensities [B, K] (the heatmaps' maxima clamped to
         [0, 5], or the regressed values) and the heatmaps' peaks [B, K, 2] in heatmap pixels (NaN
