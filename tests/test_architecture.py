@@ -14,7 +14,7 @@ LAYERS = (
     ("data",),
     ("synth",),
     ("models",),
-    ("tasks", "evaluation", "train", "pretraining"),
+    ("tasks", "evaluation", "train", "pretraining", "prior"),
     ("experiment", "grid", "benchmark", "recipes", "predict", "speed"),
     ("figures",),
     ("widgets", "cli", "api", "chapters", "__main__"),

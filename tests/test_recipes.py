@@ -2,8 +2,8 @@ from dataclasses import replace
 
 import pytest
 
-from auheat.models.weights import pretrained_landmarks_path
-from auheat.recipes import QUICK, RECIPES, Recipe, landmark_network, synthetic_dataset
+from auheat.models.weights import pretrained_landmarks_path, read_state_dict
+from auheat.recipes import QUICK, RECIPES, Recipe, landmark_network, shorter_prior, synthetic_dataset
 
 
 def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, monkeypatch):
@@ -36,6 +36,14 @@ def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, mo
         landmark_network(replace(tiny, name="wider", input_size=96), progress=False)
     root = synthetic_dataset("landmarks", 1, progress=False)
     assert root == tmp_path / "datasets" / "landmarks-f1-s0" and (root / "meta.json").is_file()
+    # a shorter prior is pretrained apart: the default network every run starts from stays as it was
+    default = weights.read_bytes()
+    short = shorter_prior(replace(tiny, landmark_epochs=3), 1)
+    assert short == tmp_path / "runs" / "landmarks-tiny-e1" / "weights.safetensors"
+    assert weights.read_bytes() == default
+    assert read_state_dict(short).keys() == network.state_dict().keys()
+    with pytest.raises(ValueError, match="epochs must be positive"):
+        shorter_prior(tiny, 0)
 
 
 def test_recipes_make_training_configurations():

@@ -56,6 +56,7 @@ from auheat.models import (
 )
 from auheat.predict import FaceReader, predict
 from auheat.pretraining import Framing, NetworkLandmarker, pretrain_landmarks
+from auheat.prior import landmark_readout, ridge_predict
 from auheat.recipes import CPU, PAPER, QUICK, RECIPES, landmark_network, synthetic_dataset
 from auheat.stats import bootstrap_interval, compare_models, conditional_scores, localisation_error
 from auheat.synth import (
@@ -156,6 +157,8 @@ __all__ = [
     "Framing",
     "NetworkLandmarker",
     "pretrain_landmarks",
+    "landmark_readout",
+    "ridge_predict",
     # runs, recipes and the grid
     "RunSpec",
     "train_au_model",

@@ -109,6 +109,7 @@ def run_grid(
     subject_counts: Sequence[int | None] = (None,),
     *,
     seeds: Sequence[int] = (0,),
+    landmark_weights: str | Path | None = None,
     progress: bool = True,
     workers: int = 1,
 ) -> Grid:
@@ -119,6 +120,8 @@ def run_grid(
             train/test split protocol).
         subject_counts: keep only the first n training subjects; None keeps all of them.
         seeds: the runs' seeds (``config.seed`` is replaced by each).
+        landmark_weights: the landmark network every run starts from; None: the default
+            (:func:`auheat.models.weights.resolve_landmark_weights`).
         workers: runs trained at once (:func:`train_runs`).
 
     Returns:
@@ -139,6 +142,7 @@ def run_grid(
                 train_subjects=count,
                 stacks=stacks,
                 width=width,
+                landmark_weights=landmark_weights,
                 config=replace(config, seed=seed),
             ),
         )

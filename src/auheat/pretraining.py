@@ -114,6 +114,7 @@ def pretrain_landmarks(
     out: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    weights: str | Path | None = None,
 ) -> tuple[Path, pd.DataFrame]:
     """Train a FAN on a prepared landmark dataset (SynthFACS's ``landmarks`` preset) and cache it.
 
@@ -123,6 +124,8 @@ def pretrain_landmarks(
         stacks, width: the FAN's size.
         config: training choices; ``input_size`` should be the one the AU models will use.
         out: run folder (checkpoints, ``metrics.jsonl``); default under the cache folder.
+        weights: where to write the network's weights; None: the cache's default, which every
+            run that names no landmark weights starts from.
 
     Returns:
         The cached weights' path, and an NME table: held-out synthetic faces and each real photo.
@@ -144,7 +147,7 @@ def pretrain_landmarks(
     )
     trainer.fit(resume=resume)
     load_checkpoint(out / LAST, network)
-    weights = save_landmark_weights(network, input_size=config.input_size)
+    weights = save_landmark_weights(network, weights, input_size=config.input_size)
     held_out = evaluate_model(
         network, test, LandmarkTask(), trainer.device, config.input_size, config.batch_size
     )
