@@ -331,3 +331,18 @@ def test_pretrain_landmarks_command_trains_and_caches_a_landmark_network(tmp_pat
     assert "NME" in printed and "einstein" in printed
     assert cached.read_bytes() != before  # replaced by the network just trained
     assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
+    # --weights writes elsewhere and leaves the default network as it was
+    replaced = cached.read_bytes()
+    elsewhere = tmp_path / "other" / "fan.safetensors"
+    main(
+        [
+            *["pretrain-landmarks", "--data", str(data), "--epochs", "1"],
+            "--out",
+            str(tmp_path / "fan3"),
+            "--weights",
+            str(elsewhere),
+            *TINY,
+        ]
+    )
+    assert elsewhere.is_file() and cached.read_bytes() == replaced
+    assert f"--landmark-weights {elsewhere}" in capsys.readouterr().out

@@ -187,11 +187,17 @@ def _pretrain_landmarks(args: argparse.Namespace) -> None:
     from auheat.pretraining import pretrain_landmarks
 
     stacks, width = _network_size(args)
+    config, progress = _config(args, landmarks=True), not args.no_progress
     weights, table = pretrain_landmarks(
-        args.data, stacks, width, _config(args, landmarks=True), args.out, args.resume, not args.no_progress
+        args.data, stacks, width, config, args.out, args.resume, progress, args.weights
     )
     print(table.to_string(float_format="%.4f"))
-    print(f"landmark weights: {weights}")
+    if args.weights is None:
+        print(
+            f"landmark weights: {weights} (the default: runs that name no --landmark-weights start from it)"
+        )
+    else:
+        print(f"landmark weights: {weights} (pass --landmark-weights {weights} to start a run from it)")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -272,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     pre = sub.add_parser("pretrain-landmarks", help="train the landmark network (FAN) on a landmark dataset")
     _add_training_arguments(pre)
+    pre.add_argument(
+        "--weights",
+        default=None,
+        help="where to write the network's weights (default: the cache's default landmark network, "
+        "which every run without --landmark-weights starts from, replaced)",
+    )
     pre.set_defaults(func=_pretrain_landmarks)
 
     from auheat.models.factory import METHODS
