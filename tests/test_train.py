@@ -222,6 +222,25 @@ def test_frozen_features_are_cached_and_train_as_the_whole_model(dataset_root, t
     assert not isinstance(jittered.train_set, FeatureCache)
 
 
+def test_channels_last_computes_the_step_of_nchw_up_to_float_rounding(dataset_root, tmp_path):
+    runs = []
+    for nhwc in (True, False):
+        torch.manual_seed(0)
+        model = build_model("finetune", FAN(1, 16), AUS)
+        runs.append(make_trainer(dataset_root, tmp_path / str(nhwc), model=model, channels_last=nhwc))
+    weight = runs[0].model.fan.conv1.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    assert runs[1].model.fan.conv1.weight.is_contiguous()
+    batch = next(iter(runs[0].loader))
+    losses = [run.train_step(batch) for run in runs]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    # Gradients, not weights after many steps: Adam turns rounding in a near-zero gradient into a
+    # whole step of either sign.
+    for (name, a), b in zip(runs[0].model.named_parameters(), runs[1].model.parameters(), strict=True):
+        if a.grad is not None:
+            torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=lambda m, n=name: f"{n}: {m}")
+
+
 def test_oversampling_draws_frames_that_show_an_au_more_often(dataset_root):
     train = PreparedDataset(dataset_root, "train")
     weights = oversampling_weights(train, 3.0)

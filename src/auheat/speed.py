@@ -8,8 +8,9 @@ against (a) the per-sample, per-AU NumPy loop that is the usual way to draw targ
 DataLoader, written below, and (b) the floor: allocating and zero-filling the output tensor.
 ``synth`` is :func:`auheat.synth.speed.bench_synth`: synthetic faces rendered per second per core.
 ``train`` is :func:`bench_train`: training frames per second of every method, decoding every
-frame at every step (the baseline) against the input cache and, where the landmark network is
-frozen, the cache of its features.
+frame at every step (the baseline) against the input cache (with NCHW tensors too, where the
+trainer's default is NHWC, ``channels_last``) and, where the landmark network is frozen, the
+cache of its features.
 ``predict`` is :func:`bench_predict`: the seconds ``auheat predict`` spends per frame on a real
 photo, step by step, as ratios to the AU model's own forward pass.
 """
@@ -235,6 +236,7 @@ def bench_train(
 
 TRAIN_SETTINGS = {
     "decode every step": {"cache_inputs": False, "cache_features": False},
+    "input cache, NCHW": {"cache_inputs": True, "cache_features": False, "channels_last": False},
     "input cache": {"cache_inputs": True, "cache_features": False},
     "input + feature cache": {"cache_inputs": True, "cache_features": True},
 }

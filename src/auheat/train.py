@@ -87,6 +87,9 @@ class TrainConfig:
     foreground_weight: float = 10.0  # weight of the pixels where an AU shows, for "weighted_mse"
     val_subjects: int = 0  # training subjects held out to choose best.safetensors (AU runs)
     calibrate: bool = False  # fit a per-AU line from decoded to labelled intensities on training frames
+    # NHWC weights and inputs: oneDNN's (CPU) and cuDNN's convolutions are faster on them (on 2
+    # cores, about 1.1x per training step of FAN(1, 32) at 64 px; `auheat bench train` measures it)
+    channels_last: bool = True
 
 
 class _EpochSampler(Sampler[int]):
@@ -182,6 +185,8 @@ class Trainer:
         self.progress = progress and self.rank == 0
         self.info = dict(info or {})
         self.model = model.to(self.device)
+        if self.config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         if not trainable:
             raise ValueError("the model has no trainable parameter")
@@ -300,6 +305,8 @@ class Trainer:
         inputs, landmarks, intensities = prepare_batch(batch, self.device, size)
         if self.config.augment:
             inputs, landmarks = jitter(inputs, landmarks)
+        if self.config.channels_last:
+            inputs = _channels_last(inputs)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             output = run_model(self.network, inputs)
         loss = self.task.loss(output, landmarks, intensities, size)
@@ -441,6 +448,13 @@ class Trainer:
             progress=self.progress,
             amp_dtype=self.amp_dtype,
         )
+
+
+def _channels_last(inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """Images, or cached feature maps, as NHWC tensors (other tensors unchanged)."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.contiguous(memory_format=torch.channels_last) if inputs.dim() == 4 else inputs
+    return tuple(_channels_last(t) for t in inputs)
 
 
 def run_finished(log: pd.DataFrame) -> bool:
