@@ -238,7 +238,8 @@ def test_channels_last_computes_the_step_of_nchw_up_to_float_rounding(dataset_ro
     # whole step of either sign.
     for (name, a), b in zip(runs[0].model.named_parameters(), runs[1].model.parameters(), strict=True):
         if a.grad is not None:
-            torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=lambda m, n=name: f"{n}: {m}")
+            message = lambda m, n=name: f"{n}: {m}"  # noqa: E731
+            torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=message)
 
 
 def test_oversampling_draws_frames_that_show_an_au_more_often(dataset_root):

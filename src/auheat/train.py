@@ -450,7 +450,10 @@ class Trainer:
         )
 
 
-def _channels_last(inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor | tuple[torch.Tensor, ...]:
+Inputs = torch.Tensor | tuple[torch.Tensor, ...]  # images, or a frozen model's cached features
+
+
+def _channels_last(inputs: Inputs) -> Inputs:
     """Images, or cached feature maps, as NHWC tensors (other tensors unchanged)."""
     if isinstance(inputs, torch.Tensor):
         return inputs.contiguous(memory_format=torch.channels_last) if inputs.dim() == 4 else inputs
