@@ -319,30 +319,74 @@ def test_train_resume_continues_a_run_and_a_second_run_without_it_is_refused(dis
     assert lines[0] == first[0]  # the first epoch is kept, not trained again
 
 
-def test_pretrain_landmarks_command_trains_and_caches_a_landmark_network(tmp_path, capsys):
+def test_pretrain_landmarks_writes_under_out_and_replaces_the_default_only_when_asked(
+    disfa, tmp_path, capsys
+):
     from auheat.models.weights import pretrained_landmarks_path
 
     data = generate_dataset("landmarks", tmp_path / "lm", 1, seed=0, workers=1, progress=False)
-    out = tmp_path / "fan"
     cached = pretrained_landmarks_path(1, 16)  # where the AU models' resolution looks
     before = cached.read_bytes()  # this module's random stand-in
+    out = tmp_path / "fan"
     main(["pretrain-landmarks", "--data", str(data), "--epochs", "1", "--out", str(out), *TINY])
     printed = capsys.readouterr().out
     assert "NME" in printed and "einstein" in printed
-    assert cached.read_bytes() != before  # replaced by the network just trained
+    weights = out / "landmarks.safetensors"
+    assert f"--landmark-weights {weights}" in printed and weights.is_file()
+    assert cached.read_bytes() == before  # the default network every cached run started from
     assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
-    # --weights writes elsewhere and leaves the default network as it was
-    replaced = cached.read_bytes()
-    elsewhere = tmp_path / "other" / "fan.safetensors"
+    # Either file starts a run: the weights printed, or the pretraining's own checkpoint.
+    au_run = ["train", "--method", "adapters", "--data", str(disfa), "--fold", "0", "--epochs", "1", *TINY]
+    for given in (weights, out / "last.safetensors"):
+        main([*au_run, "--landmark-weights", str(given), "--out", str(tmp_path / given.stem)])
+    # An AU model's checkpoint is not a landmark network: one line says which file to pass.
+    with pytest.raises(SystemExit, match="checkpoint of an AU model .adapters., not of a landmark network"):
+        main([*au_run, "--landmark-weights", str(tmp_path / "last" / "last.safetensors"), "--out", "x"])
     main(
         [
-            *["pretrain-landmarks", "--data", str(data), "--epochs", "1"],
+            "pretrain-landmarks",
+            "--data",
+            str(data),
+            "--epochs",
+            "1",
             "--out",
-            str(tmp_path / "fan3"),
-            "--weights",
-            str(elsewhere),
+            str(tmp_path / "f2"),
+            "--set-default",
             *TINY,
         ]
     )
-    assert elsewhere.is_file() and cached.read_bytes() == replaced
-    assert f"--landmark-weights {elsewhere}" in capsys.readouterr().out
+    assert cached.read_bytes() != before
+    assert "(the default: runs that name no --landmark-weights start from it)" in capsys.readouterr().out
+
+
+def test_commands_given_a_file_of_another_kind_end_with_one_line_naming_it(disfa, tmp_path, capsys):
+    text = tmp_path / "notes.safetensors"
+    text.write_text("not a checkpoint")
+    with pytest.raises(SystemExit) as raised:
+        main(["evaluate", "--checkpoint", str(text), "--data", str(disfa), "--fold", "0"])
+    assert str(raised.value).startswith(f"auheat evaluate: {text}: not a safetensors file (")
+    assert "\n" not in str(raised.value)
+    with pytest.raises(SystemExit, match=f"{text}: not a safetensors file"):
+        main(["predict", str(tmp_path), "--checkpoint", str(text), "--no-progress"])
+    au_run = ["train", "--method", "adapters", "--data", str(disfa), "--fold", "0", "--epochs", "1", *TINY]
+    with pytest.raises(SystemExit, match=f"{text}: not a safetensors file"):
+        main([*au_run, "--landmark-weights", str(text), "--out", str(tmp_path / "a")])
+    # --out naming a file: the option and what it needs, not "[Errno 17] File exists".
+    with pytest.raises(SystemExit, match=f"--out {text} is a file; a run folder is needed"):
+        main([*au_run, "--out", str(text)])
+    # A step budget that trains nothing is refused before anything runs.
+    for option, value in (("--steps", "-5"), ("--steps", "0"), ("--epochs", "0"), ("--batch-size", "x")):
+        with pytest.raises(SystemExit) as raised:
+            main([*au_run, option, value, "--out", str(tmp_path / "b")])
+        assert raised.value.code == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith(f"auheat train: error: argument {option}: expected an integer")
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_train_config_refuses_a_budget_that_trains_nothing():
+    from auheat.train import TrainConfig
+
+    for field, value in (("steps", 0), ("steps", -5), ("epochs", 0), ("batch_size", 0), ("warmup_steps", -1)):
+        with pytest.raises(ValueError, match=f"{field} must be at least"):
+            TrainConfig(**{field: value})

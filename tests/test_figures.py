@@ -453,6 +453,15 @@ def test_face_maps_refuse_an_own_scale_column_they_do_not_have():
         plot_face_maps([crop], np.zeros((1, 2, 8, 8)), own_scale=[2])
 
 
+def test_face_maps_with_every_column_on_its_own_scale_have_no_shared_colorbar():
+    crop = np.zeros((32, 32, 3), np.uint8)
+    maps = np.zeros((1, 2, 8, 8))
+    maps[0, 0, 4, 4] = 2.0  # one panel with a scale, one with nothing above 0
+    fig = plot_face_maps([crop], maps, own_scale=[0, 1])
+    assert len(fig.axes) == 2 + 1  # two panels and the one colorbar of the panel that has a scale
+    plt.close(fig)
+
+
 def test_predicted_vs_target_needs_heatmaps_and_known_aus(disfa_test_set):
     model = build_model("direct", FAN(1, 16), "disfa")
     with pytest.raises(ValueError, match="outputs intensities"):

@@ -10,11 +10,13 @@ loading a checkpoint must not be able to run code, and safetensors stores only t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from auheat.atomic import write_atomically
@@ -75,7 +77,7 @@ def save_checkpoint(
 def read_info(path: str | Path) -> dict[str, Any]:
     """The ``info`` dict of a checkpoint, without reading its tensors."""
     path = _existing(path)
-    with safe_open(str(path), framework="pt") as f:
+    with open_safetensors(path) as f:
         metadata = f.metadata() or {}
     if "info" not in metadata:
         raise ValueError(f"{path}: not an auheat checkpoint (no 'info' in its metadata)")
@@ -95,14 +97,18 @@ def load_checkpoint(
     error that names the file and the mismatching keys.
     """
     path = _existing(path)
-    with safe_open(str(path), framework="pt") as f:
+    with open_safetensors(path) as f:
         metadata = f.metadata() or {}
+        if "info" not in metadata:
+            raise ValueError(f"{path}: not an auheat checkpoint (no 'info' in its metadata)")
         keys = list(f.keys())
         weights = {k[len(MODEL) :]: f.get_tensor(k) for k in keys if k.startswith(MODEL)}
         try:
             model.load_state_dict(weights, strict=True)
-        except RuntimeError as error:
-            raise ValueError(f"{path}: the weights do not fit this model: {error}") from None
+        except RuntimeError:
+            raise ValueError(
+                f"{path}: the weights do not fit this model ({key_mismatch(model, weights)})"
+            ) from None
         if optimizer is not None:
             if "optimizer" not in metadata:
                 raise ValueError(f"{path}: holds no optimizer state; it cannot resume a run")
@@ -113,6 +119,33 @@ def load_checkpoint(
         if restore_rng:
             torch.set_rng_state(f.get_tensor(RNG + "torch"))
     return json.loads(metadata["info"])
+
+
+@contextmanager
+def open_safetensors(path: str | Path) -> Iterator[Any]:
+    """safetensors' ``safe_open`` of ``path``, with a file of another kind named in a ValueError
+    (safetensors itself says only "header too small" or the like, without the file)."""
+    try:
+        handle = safe_open(str(path), framework="pt")
+    except SafetensorError as error:
+        raise ValueError(f"{path}: not a safetensors file ({error})") from None
+    with handle as f:
+        yield f
+
+
+def key_mismatch(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> str:
+    """What keeps ``weights`` from loading into ``model``, in one line: counts and a few names
+    (torch's own message lists every key, tens of thousands of characters for a FAN)."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [k for k in expected if k in weights and weights[k].shape != expected[k].shape]
+    parts = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes)):
+        if keys:
+            more = f", ... ({len(keys)} in all)" if len(keys) > 3 else ""
+            parts.append(f"{label}: {', '.join(keys[:3])}{more}")
+    return "; ".join(parts) or "no key differs"
 
 
 def _existing(path: str | Path) -> Path:

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 from auheat import speed
 from auheat.aus import ACTION_UNITS, DATASET_AUS
@@ -61,6 +62,24 @@ _CONFIG_OPTIONS = (
 )
 
 
+def _count(minimum: int):
+    """An argparse type: an integer of at least ``minimum`` (a step budget of -5 trains nothing)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer of at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+POSITIVE, NON_NEGATIVE = _count(1), _count(0)
+
+
 def _recipe(args: argparse.Namespace):
     from auheat.recipes import RECIPES
 
@@ -109,34 +128,38 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="run size: network, input size, step budget, loss (quick, cpu, paper); options override it",
     )
     parser.add_argument(
-        "--stacks", type=int, default=None, help="hourglasses of the landmark net (default 1)"
+        "--stacks", type=POSITIVE, default=None, help="hourglasses of the landmark net (default 1)"
     )
     parser.add_argument(
-        "--width", type=int, default=None, help="features of the landmark network (default 64)"
+        "--width", type=POSITIVE, default=None, help="features of the landmark network (default 64)"
     )
     parser.add_argument("--out", required=True, help="run folder: checkpoints and metrics.jsonl")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     parser.add_argument(
-        "--steps", type=int, default=None, help="optimisation steps (epochs follow from them)"
+        "--steps", type=POSITIVE, default=None, help="optimisation steps (epochs follow from them)"
     )
     parser.add_argument(
-        "--epochs", type=int, default=None, help="epochs, when no step budget is set (default 10)"
+        "--epochs", type=POSITIVE, default=None, help="epochs, when no step budget is set (default 10)"
     )
-    parser.add_argument("--batch-size", type=int, default=None, help="per process (default 16)")
+    parser.add_argument("--batch-size", type=POSITIVE, default=None, help="per process (default 16)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
     parser.add_argument("--weight-decay", type=float, default=None, help="default 1e-4")
     parser.add_argument("--optimizer", choices=["adamw", "sgd"], default=None, help="default adamw")
     parser.add_argument("--schedule", choices=["cosine", "constant"], default=None, help="default cosine")
-    parser.add_argument("--warmup-steps", type=int, default=None, help="linear warm-up steps (default 0)")
+    parser.add_argument(
+        "--warmup-steps", type=NON_NEGATIVE, default=None, help="linear warm-up steps (default 0)"
+    )
     parser.add_argument("--grad-clip", type=float, default=None, help="max gradient norm (default 1); 0: off")
     parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    parser.add_argument("--input-size", type=int, default=None, help="network input side (default 256)")
+    parser.add_argument("--input-size", type=POSITIVE, default=None, help="network input side (default 256)")
     parser.add_argument("--seed", type=int, default=None, help="default 0")
-    parser.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (default 0)")
-    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument(
-        "--evaluations", type=int, default=None, help="held-out evaluations (default: every epoch)"
+        "--workers", type=NON_NEGATIVE, default=None, help="DataLoader worker processes (default 0)"
+    )
+    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--threads", type=POSITIVE, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--evaluations", type=POSITIVE, default=None, help="held-out evaluations (default: every epoch)"
     )
     parser.add_argument("--no-cache", action="store_true", help="decode every frame at every step")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -165,7 +188,10 @@ def _add_au_arguments(parser: argparse.ArgumentParser) -> None:
         help="fit a per-AU line from decoded to labelled intensities on the training frames",
     )
     parser.add_argument(
-        "--val-subjects", type=int, default=None, help="training subjects held out to pick best.safetensors"
+        "--val-subjects",
+        type=NON_NEGATIVE,
+        default=None,
+        help="training subjects held out to pick best.safetensors",
     )
 
 
@@ -183,21 +209,35 @@ def _options(pairs: list[str]) -> dict:
     return options
 
 
+# Where pretrain-landmarks writes the network's weights in its --out folder.
+LANDMARK_WEIGHTS = "landmarks.safetensors"
+
+
 def _pretrain_landmarks(args: argparse.Namespace) -> None:
     from auheat.pretraining import pretrain_landmarks
 
     stacks, width = _network_size(args)
     config, progress = _config(args, landmarks=True), not args.no_progress
-    weights, table = pretrain_landmarks(
-        args.data, stacks, width, config, args.out, args.resume, progress, args.weights
-    )
+    # The cache's default network is what every run without --landmark-weights starts from (and
+    # what cached runs were trained on): it is replaced only when asked.
+    out = _run_folder(args.out)
+    target = None if args.set_default else out / LANDMARK_WEIGHTS
+    weights, table = pretrain_landmarks(args.data, stacks, width, config, out, args.resume, progress, target)
     print(table.to_string(float_format="%.4f"))
-    if args.weights is None:
+    if args.set_default:
         print(
             f"landmark weights: {weights} (the default: runs that name no --landmark-weights start from it)"
         )
     else:
         print(f"landmark weights: {weights} (pass --landmark-weights {weights} to start a run from it)")
+
+
+def _run_folder(out: str) -> Path:
+    """``--out`` as a run folder: a path that is not a file (a folder, or not there yet)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"--out {out} is a file; a run folder is needed (a new or existing folder)")
+    return path
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -217,7 +257,8 @@ def _train(args: argparse.Namespace) -> None:
         landmark_weights=args.landmark_weights,
         config=_config(args),
     )
-    trainer, log = train_au_model(spec, args.out, resume=args.resume, progress=not args.no_progress)
+    out = _run_folder(args.out)
+    trainer, log = train_au_model(spec, out, resume=args.resume, progress=not args.no_progress)
     if trainer.rank == 0:
         columns = [c for c in ("epoch", "step", "train_loss", "ICC_mean", "MAE_mean", "seconds") if c in log]
         print(log[columns].to_string(index=False, float_format="%.4f"))
@@ -269,20 +310,20 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--preset", required=True, choices=list(PRESETS), help="which dataset to imitate")
     syn.add_argument("--out", required=True, help="dataset folder to create")
     syn.add_argument(
-        "--frames-per-subject", type=int, default=None, help="frames per subject (default: the preset's)"
+        "--frames-per-subject", type=POSITIVE, default=None, help="frames per subject (default: the preset's)"
     )
     syn.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
-    syn.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    syn.add_argument("--workers", type=POSITIVE, default=None, help="worker processes (default: all cores)")
     syn.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
     syn.set_defaults(func=_synth)
 
     pre = sub.add_parser("pretrain-landmarks", help="train the landmark network (FAN) on a landmark dataset")
     _add_training_arguments(pre)
     pre.add_argument(
-        "--weights",
-        default=None,
-        help="where to write the network's weights (default: the cache's default landmark network, "
-        "which every run without --landmark-weights starts from, replaced)",
+        "--set-default",
+        action="store_true",
+        help=f"write the weights as the cache's default landmark network, which every run without "
+        f"--landmark-weights starts from (default: --out/{LANDMARK_WEIGHTS}, the default left as it is)",
     )
     pre.set_defaults(func=_pretrain_landmarks)
 
@@ -294,10 +335,19 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="methods: " + "; ".join(f"{k}: {v[1]}" for k, v in METHODS.items()),
     )
     tr.add_argument("--method", required=True, choices=list(METHODS))
-    tr.add_argument("--fold", type=int, default=None, help="test fold of a folds protocol (DISFA: 0, 1, 2)")
-    tr.add_argument("--landmark-weights", default=None, help="landmark network weights (default: resolved)")
+    tr.add_argument(
+        "--fold", type=NON_NEGATIVE, default=None, help="test fold of a folds protocol (DISFA: 0, 1, 2)"
+    )
+    tr.add_argument(
+        "--landmark-weights",
+        default=None,
+        help="the landmark network to start from: the weights pretrain-landmarks printed, or its run's "
+        "last.safetensors (default: the cache's default network, or face_alignment's)",
+    )
     tr.add_argument("--option", action="append", default=[], help="method option NAME=VALUE, e.g. rank=8")
-    tr.add_argument("--train-subjects", type=int, default=None, help="train on the first n subjects only")
+    tr.add_argument(
+        "--train-subjects", type=POSITIVE, default=None, help="train on the first n subjects only"
+    )
     _add_training_arguments(tr)
     _add_au_arguments(tr)
     tr.set_defaults(func=_train)
@@ -305,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="per-AU ICC(3,1), MAE and PCC of a checkpoint on a dataset")
     ev.add_argument("--checkpoint", required=True)
     ev.add_argument("--data", required=True)
-    ev.add_argument("--fold", type=int, default=None)
+    ev.add_argument("--fold", type=NON_NEGATIVE, default=None)
     ev.add_argument("--split", default="test", help="split of a train/test protocol (default test)")
     ev.add_argument("--device", default="cpu")
     ev.set_defaults(func=_evaluate)
@@ -325,7 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="images' landmarks: .npy [N, 68, 2] or .csv (image, x0, y0, ..., y67)",
     )
-    pr.add_argument("--upsample", type=int, default=0, help="dlib: double the image n times for small faces")
+    pr.add_argument(
+        "--upsample", type=NON_NEGATIVE, default=0, help="dlib: double the image n times for small faces"
+    )
     pr.add_argument(
         "--out", default="predictions.csv", help="CSV, one row per face per frame (predictions.csv)"
     )
@@ -333,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--overlays", default=None, help="folder for heatmap overlays: PNG per image, MP4 per video"
     )
     pr.add_argument(
-        "--batch-size", type=int, default=16, help="faces the AU model reads at once (default 16)"
+        "--batch-size", type=POSITIVE, default=16, help="faces the AU model reads at once (default 16)"
     )
     pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     pr.add_argument("--no-progress", action="store_true")

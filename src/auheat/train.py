@@ -87,9 +87,22 @@ class TrainConfig:
     foreground_weight: float = 10.0  # weight of the pixels where an AU shows, for "weighted_mse"
     val_subjects: int = 0  # training subjects held out to choose best.safetensors (AU runs)
     calibrate: bool = False  # fit a per-AU line from decoded to labelled intensities on training frames
-    # NHWC weights and inputs: oneDNN's (CPU) and cuDNN's convolutions are faster on them (on 2
-    # cores, about 1.1x per training step of FAN(1, 32) at 64 px; `auheat bench train` measures it)
+    # NHWC weights and inputs: oneDNN's (CPU) and cuDNN's convolutions are faster on them (one
+    # thread, FAN(1, 32) at 64 px: 1.1x to 1.4x the frames per second; `auheat bench train`)
     channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        # A budget of no step, or of a negative one, would train nothing and fail later, far away.
+        for name in ("epochs", "batch_size", "input_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("steps", "evaluations", "threads"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 (or None), got {value}")
+        for name in ("warmup_steps", "workers", "val_subjects"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
 
 
 class _EpochSampler(Sampler[int]):
@@ -266,8 +279,6 @@ class Trainer:
         n = self.config.evaluations
         if n is None or n >= self.epochs:
             return set(range(1, self.epochs + 1))
-        if n < 1:
-            raise ValueError(f"evaluations must be at least 1, got {n}")
         return {math.ceil(k * self.epochs / n) for k in range(1, n + 1)}
 
     def _optimizer(self, parameters: list[torch.nn.Parameter]) -> torch.optim.Optimizer:

@@ -169,6 +169,7 @@ def plot_face_maps(
         layout="constrained",
         squeeze=False,
     )
+    artist = None  # a panel on the shared scale, for its colorbar
     for r in range(n):
         crop = check_square_crop(crops[r])
         for c in range(m):
@@ -199,6 +200,8 @@ def plot_face_maps(
                 ax.set_title(titles[r][c], fontsize=8)
         if row_labels is not None:
             axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
+    if artist is None:  # every column on its own scale: no shared one to show
+        return fig
     if n > m:  # a tall figure: the shared scale goes across its top, where every row can refer to it
         # fraction and pad are shares of the figure's height: their defaults (0.15 and 0.05) would
         # leave inches of empty space above a tall figure's first row.

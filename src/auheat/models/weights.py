@@ -16,16 +16,18 @@ library's own weights, ``torch.load(weights_only=True)`` for face_alignment's.
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
 from auheat.atomic import write_atomically
 from auheat.cache import cache_dir
+from auheat.checkpoint import MODEL, key_mismatch, open_safetensors
 from auheat.data.faces import hub_checkpoint_path
 from auheat.models.backbone import FAN
 
@@ -69,22 +71,38 @@ def resolve_landmark_weights(
         "To get them: with internet (e.g. Colab), run face_alignment once, e.g. "
         "face_alignment.FaceAlignment(face_alignment.LandmarksType.TWO_D, device='cpu'), which "
         "downloads 2DFAN4; offline, pretrain on synthetic faces with "
-        f"`auheat pretrain-landmarks --stacks {stacks} --width {width}`; or pass a weights path."
+        f"`auheat pretrain-landmarks --stacks {stacks} --width {width} --set-default`; or pass a "
+        "weights path."
     )
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file, or of a plain state dict saved by ``torch.save``.
+    """A landmark network's tensors: of a weights file (``.safetensors``, or a plain state dict
+    saved by ``torch.save``), or of a landmark pretraining's checkpoint (its ``last.safetensors``).
 
     ``torch.load`` runs with ``weights_only=True``: a weight file must not be able to run code.
     """
     path = Path(path)
-    if path.suffix == ".safetensors":
-        return load_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} is not a plain state dict (name -> tensor) of a FAN")
-    return state
+    if path.suffix != ".safetensors":
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+            raise ValueError(f"{path}: not a weights file (.safetensors or torch.save): {error}") from None
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ValueError(f"{path} is not a plain state dict (name -> tensor) of a FAN")
+        return state
+    with open_safetensors(path) as f:
+        info = json.loads((f.metadata() or {}).get("info", "null"))
+        if info is None:  # a weights file (save_landmark_weights)
+            return {k: f.get_tensor(k) for k in f.keys()}
+        if info.get("task") != "landmarks":
+            what = info.get("method", f"task {info.get('task')}")
+            raise ValueError(
+                f"{path} is a checkpoint of an AU model ({what}), "
+                "not of a landmark network: pass the weights `auheat pretrain-landmarks` printed, or its "
+                "run's last.safetensors"
+            )
+        return {k[len(MODEL) :]: f.get_tensor(k) for k in f.keys() if k.startswith(MODEL)}
 
 
 def load_landmark_weights(network: FAN, path: str | os.PathLike | None = None) -> LandmarkWeights:
@@ -98,10 +116,11 @@ def load_landmark_weights(network: FAN, path: str | os.PathLike | None = None) -
         state = {k: v for k, v in state.items() if k in wanted}
     try:
         network.load_state_dict(state, strict=True)
-    except RuntimeError as error:
+    except RuntimeError:
         raise ValueError(
-            f"{found.path} does not fit a FAN of {network.stacks} stack(s) and width {network.width}: {error}"
-        ) from error
+            f"{found.path} does not fit a FAN of {network.stacks} stack(s) and width {network.width} "
+            f"({key_mismatch(network, state)})"
+        ) from None
     return found
 
 
@@ -129,7 +148,7 @@ def landmark_network(
         raise ValueError(
             f"{found.path} was pretrained at input size {trained_at}, but this run's input size is "
             f"{input_size}: run at {trained_at}, or pretrain again at {input_size} "
-            f"(`auheat pretrain-landmarks --input-size {input_size}`), which replaces them"
+            f"(`auheat pretrain-landmarks --input-size {input_size} --set-default` replaces them)"
         )
     return pretrained_fan(stacks, width, found.path), found
 
@@ -152,7 +171,11 @@ def save_landmark_weights(
 
 
 def trained_input_size(path: str | os.PathLike) -> int | None:
-    """The input side recorded in a weights file by :func:`save_landmark_weights`, if any."""
-    with safe_open(path, framework="pt") as f:
-        size = (f.metadata() or {}).get("input_size")
+    """The input side a weights file records (:func:`save_landmark_weights`), or the one a
+    landmark pretraining's checkpoint was trained at; None where neither says."""
+    with open_safetensors(path) as f:
+        metadata = f.metadata() or {}
+    if "input_size" in metadata:
+        return int(metadata["input_size"])
+    size = json.loads(metadata.get("info", "{}")).get("config", {}).get("input_size")
     return int(size) if size is not None else None
