@@ -78,9 +78,7 @@ def read_info(path: str | Path) -> dict[str, Any]:
     """The ``info`` dict of a checkpoint, without reading its tensors."""
     path = _existing(path)
     with open_safetensors(path) as f:
-        metadata = f.metadata() or {}
-    if "info" not in metadata:
-        raise ValueError(f"{path}: not an auheat checkpoint (no 'info' in its metadata)")
+        metadata = _checkpoint_metadata(f, path)
     return json.loads(metadata["info"])
 
 
@@ -98,9 +96,7 @@ def load_checkpoint(
     """
     path = _existing(path)
     with open_safetensors(path) as f:
-        metadata = f.metadata() or {}
-        if "info" not in metadata:
-            raise ValueError(f"{path}: not an auheat checkpoint (no 'info' in its metadata)")
+        metadata = _checkpoint_metadata(f, path)
         keys = list(f.keys())
         weights = {k[len(MODEL) :]: f.get_tensor(k) for k in keys if k.startswith(MODEL)}
         try:
@@ -131,6 +127,14 @@ def open_safetensors(path: str | Path) -> Iterator[Any]:
         raise ValueError(f"{path}: not a safetensors file ({error})") from None
     with handle as f:
         yield f
+
+
+def _checkpoint_metadata(f: Any, path: Path) -> dict[str, str]:
+    """An open file's metadata, which an auheat checkpoint's ``info`` must be part of."""
+    metadata = f.metadata() or {}
+    if "info" not in metadata:
+        raise ValueError(f"{path}: not an auheat checkpoint (no 'info' in its metadata)")
+    return metadata
 
 
 def key_mismatch(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> str:
