@@ -9,6 +9,7 @@ browser. Where they are missing the tests are skipped with the reason, except un
 """
 
 import functools
+import importlib
 import os
 import re
 import shutil
@@ -21,6 +22,8 @@ from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
+
+from auheat import api
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
@@ -328,3 +331,33 @@ def test_chapter_4_typesets_the_equations_of_its_scores(pages):
     page = pages["04_finetuning.html"]
     assert page.math >= 10, f"Chapter 4 has {page.math} math elements; its metrics section has more"
     assert page.typeset_math >= page.math, f"{page.typeset_math} of {page.math} typeset"
+
+
+def documented_object(entry_id: str):
+    """The module-level object a reference entry (``id="auheat.aus.ACTION_UNITS"``) documents, or
+    None for an entry inside a class."""
+    module, _, name = entry_id.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
+def test_api_reference_shows_an_entry_for_every_public_name(browser, site):
+    _, base = site
+    visit(browser, base + "api.html")
+    entries = browser.execute_script(
+        'return [...document.querySelectorAll("dt.sig-object[id]")]'
+        ".filter(e => e.offsetHeight > 0).map(e => e.id)"
+    )
+    # Functions and classes are entered under auheat.api, constants where they are defined.
+    public = {name: getattr(api, name) for name in api.__all__}
+    shown = {
+        name
+        for entry_id in entries
+        if (obj := documented_object(entry_id)) is not None
+        for name, value in public.items()
+        if value is obj and entry_id.endswith("." + name)
+    }
+    missing = [name for name in api.__all__ if name not in shown]
+    assert not missing, f"api.html shows no entry for {missing}"

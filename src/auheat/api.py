@@ -1,4 +1,4 @@
-"""The library's public face: every name a chapter (or a user's notebook) needs, in one place.
+"""The library's public face: every name a chapter (or a user's notebook) needs, in one place::
 
     from auheat.api import PreparedDataset, RunSpec, build_model, train_or_load
 

@@ -50,8 +50,10 @@ _CATALOGUE = (
     ActionUnit(26, "jaw drop", ((61, 64),)),
 )
 
+#: The AU catalogue: AU number -> :class:`ActionUnit` (its FACS name and where it shows).
 ACTION_UNITS: dict[int, ActionUnit] = {au.number: au for au in _CATALOGUE}
 
+#: The AUs each dataset labels with intensities, by dataset name.
 DATASET_AUS: dict[str, tuple[int, ...]] = {
     "bp4d": (6, 10, 12, 14, 17),
     "fera2015": (6, 10, 12, 14, 17),
@@ -59,8 +61,10 @@ DATASET_AUS: dict[str, tuple[int, ...]] = {
     "fera2017": (1, 4, 6, 10, 12, 14, 17),
 }
 
-NUM_LANDMARKS = 68  # the 68-point (iBUG 300-W) markup every dataset here is given in
-MAX_INTENSITY = 5.0  # FACS intensities A-E as 1-5, 0 for an absent AU
+#: Points of the 68-point (iBUG 300-W) markup every dataset here is given in.
+NUM_LANDMARKS = 68
+#: The highest intensity: FACS intensities A-E are 1-5, 0 is an absent AU.
+MAX_INTENSITY = 5.0
 MAX_CENTRES = max(len(au.centres) for au in _CATALOGUE)
 _MAX_POINTS = max(len(c) for au in _CATALOGUE for c in au.centres)
 

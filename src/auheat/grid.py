@@ -33,8 +33,8 @@ from auheat.stats import localisation_error
 from auheat.tasks import AUTask
 from auheat.train import LAST, LOG, TrainConfig, read_log
 
-# Published on real data; "confirmed" numbers were checked against a benchmark listing, "recalled"
-# ones were not. Never averaged with the synthetic results.
+#: Published on real data; "confirmed" numbers were checked against a benchmark listing, "recalled"
+#: ones were not. Never averaged with the synthetic results.
 PUBLISHED = pd.DataFrame(
     [
         ("Ntinou et al. 2021", "DISFA", "mean", 0.57, "confirmed"),

@@ -35,6 +35,7 @@ import torch
 from auheat.aus import ACTION_UNITS, MAX_INTENSITY, au_centres, resolve_aus
 
 Design = Literal["fixed", "windowed", "variable", "binary"]
+#: The heatmap target designs, by name (Chapter 1 draws each; :func:`encode_heatmaps`).
 DESIGNS: tuple[str, ...] = ("fixed", "windowed", "variable", "binary")
 # Versions of the designs whose meaning changed (others are 1): tells cached runs of the old meaning apart.
 DESIGN_VERSIONS: dict[str, int] = {"variable": 2}

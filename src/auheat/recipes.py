@@ -80,7 +80,7 @@ class Recipe:
 # test subjects 0.042 to 0.136) and +0.137 for training from scratch. Chapter 8 measures it on
 # every fold (its Q1). The paper's 64x64 maps keep the variable design.
 SMALL_MAP_DESIGN = "fixed"
-# Every chapter's quick setting: enough to run each code path in seconds, too small to learn much.
+#: Every chapter's quick setting: enough to run each code path in seconds, too small to learn much.
 QUICK = Recipe(
     "quick",
     1,
@@ -94,13 +94,13 @@ QUICK = Recipe(
     loss="weighted_mse",
     calibrate=True,
 )
-# A laptop CPU: a narrow 1-stack FAN at a quarter of the paper's input size (64 px, heatmaps of
-# 16x16), sized from measurements on 2 cores (see the README's "CPU recipe"). At 64 px the landmark
-# network learns several times faster per step than at 128 px, where the same schedule ended with
-# landmarks worse than the training set's mean shape. Its 60 epochs (about 6 minutes on two cores)
-# are what the frozen methods need: after 20, its landmarks on the disfa-like crops were no closer
-# than the mean shape, and the adaptation layers trailed fine-tuning by far more (Chapter 8
-# measures both priors).
+#: A laptop CPU: a narrow 1-stack FAN at a quarter of the paper's input size (64 px, heatmaps of
+#: 16x16), sized from measurements on 2 cores (see the README's "CPU recipe"). At 64 px the landmark
+#: network learns several times faster per step than at 128 px, where the same schedule ended with
+#: landmarks worse than the training set's mean shape. Its 60 epochs (about 6 minutes on two cores)
+#: are what the frozen methods need: after 20, its landmarks on the disfa-like crops were no closer
+#: than the mean shape, and the adaptation layers trailed fine-tuning by far more (Chapter 8
+#: measures both priors).
 CPU = Recipe(
     "cpu",
     1,
@@ -118,7 +118,7 @@ CPU = Recipe(
     calibrate=True,
     evaluations=5,
 )
-# The paper's network (2DFAN4) on a GPU, with the paper's plain MSE on 64x64 maps.
+#: The paper's network (2DFAN4) on a GPU, with the paper's plain MSE on 64x64 maps.
 PAPER = Recipe(
     "paper",
     4,
@@ -133,6 +133,7 @@ PAPER = Recipe(
     warmup_steps=500,
     evaluations=10,
 )
+#: The recipes by name.
 RECIPES: dict[str, Recipe] = {r.name: r for r in (QUICK, CPU, PAPER)}
 
 

@@ -129,11 +129,12 @@ class AUTask:
         aus: the K AU numbers of the model's outputs, in order.
         design: heatmap target design, one of :data:`auheat.heatmaps.DESIGNS`.
         target_options: further keyword arguments of :func:`auheat.heatmaps.encode_heatmaps`.
-        loss: ``"mse"``, the paper's pixel-wise MSE, or ``"weighted_mse"``, the same MSE with the
-            pixels where each present AU shows weighted by ``foreground_weight``
+        loss_name: ``"mse"``, the paper's pixel-wise MSE, or ``"weighted_mse"``, the same MSE with
+            the pixels where each present AU shows weighted by ``foreground_weight``
             (:func:`foreground_weights`; a departure from the paper that lets small networks leave
             the all-zero answer).
             Direct regression's [B, K] output always takes the plain MSE of the intensities.
+        foreground_weight: the weight of those pixels (at least 1) under ``"weighted_mse"``.
     """
 
     aus: tuple[int, ...]

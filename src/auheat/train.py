@@ -56,6 +56,7 @@ from auheat.metrics import UNDEFINED_SCORE
 from auheat.models.base import AUModel
 from auheat.tasks import AUTask, fit_calibration
 
+#: File names in a run folder: the last checkpoint, the best one, the metrics log.
 LAST, BEST, LOG = "last.safetensors", "best.safetensors", "metrics.jsonl"
 
 

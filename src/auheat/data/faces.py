@@ -37,6 +37,7 @@ S3FD_CHECKPOINT = "s3fd-619a316812.pth"  # the detector file face_alignment 1.5 
 # The 2DFAN4 file face_alignment 1.5 downloads; the hub folder follows $TORCH_HOME.
 FAN4_CHECKPOINT = "2DFAN4-11f355bf06.pth.tar"
 
+#: The landmarkers the data preparation can use, by name: what each is made of and its terms.
 LANDMARKERS = {
     "dlib": {
         "detector": "dlib's frontal face detector (HOG + linear SVM)",

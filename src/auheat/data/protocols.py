@@ -73,9 +73,9 @@ def check_protocol(protocol: Any, where: str = "protocol") -> None:
             seen[subject] = name
 
 
-# The DISFA 3-fold split of JAA-Net (Shao, Liu, Cai, Ma: "Deep Adaptive Attention for Joint Facial
-# Action Unit Detection and Face Alignment", ECCV 2018), reused by later work so that results are
-# comparable. Fold k tests on DISFA_FOLDS[k] and trains on the other 18 subjects.
+#: The DISFA 3-fold split of JAA-Net (Shao, Liu, Cai, Ma: "Deep Adaptive Attention for Joint Facial
+#: Action Unit Detection and Face Alignment", ECCV 2018), reused by later work so that results are
+#: comparable. Fold k tests on ``DISFA_FOLDS[k]`` and trains on the other 18 subjects.
 DISFA_FOLDS: tuple[tuple[str, ...], ...] = (
     ("SN002", "SN010", "SN001", "SN026", "SN027", "SN032", "SN030", "SN009", "SN016"),
     ("SN013", "SN018", "SN011", "SN028", "SN012", "SN006", "SN031", "SN021", "SN024"),

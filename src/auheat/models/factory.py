@@ -17,7 +17,7 @@ from auheat.models.finetune import FineTune
 from auheat.models.probe import LinearProbe
 from auheat.models.reparam import Reparam
 
-# method name -> (class, what it is); the order is the book's.
+#: The transfer methods: name -> (class, what it is), in the book's order.
 METHODS: dict[str, tuple[type[AUModel], str]] = {
     "finetune": (FineTune, "(a) fine-tuning: FAN with K AU heatmap outputs, all or last stack trained"),
     "adapters": (Adapters, "(b) adaptation layers on the frozen FAN (released design, or design=light)"),

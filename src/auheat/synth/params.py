@@ -14,7 +14,7 @@ import numpy as np
 
 from auheat.aus import MAX_INTENSITY
 
-# Every AU of the catalogue (auheat.aus): BP4D, DISFA and FERA2017 together.
+#: The AUs SynthFACS draws: every AU of the catalogue (BP4D, DISFA and FERA2017 together).
 SYNTH_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 10, 12, 14, 15, 17, 20, 25, 26)
 HAIR_STYLES: tuple[str, ...] = ("short", "long", "fringe", "bald", "buzz")
 BACKGROUNDS: tuple[str, ...] = ("flat", "gradient", "clutter")

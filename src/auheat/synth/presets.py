@@ -138,6 +138,7 @@ def _landmarks() -> Preset:
     )
 
 
+#: SynthFACS dataset presets by name: the two AU datasets and the landmark pretraining set.
 PRESETS: dict[str, Preset] = {p.name: p for p in (_bp4d_like(), _disfa_like(), _landmarks())}
 
 
