@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 
 from auheat.benchmark import Contrast, answer, co_occurrence_check, compare_runs, held_out
+from auheat.config import TrainConfig
 from auheat.data.dataset import PreparedDataset
 from auheat.grid import Grid, run_grid
 from auheat.models import FAN
 from auheat.models.weights import save_landmark_weights
 from auheat.synth.generate import generate_dataset
-from auheat.train import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,17 @@ import pandas as pd
 import pytest
 
 from auheat.chapters import TransferChapter
+from auheat.config import TrainConfig
 from auheat.recipes import Recipe
 
 TINY = Recipe(
-    "tiny", 1, 16, 64, landmark_frames_per_subject=1, landmark_epochs=1, au_frames_per_subject=2, au_steps=2
+    "tiny",
+    1,
+    16,
+    TrainConfig(steps=2, input_size=64),
+    landmark_frames_per_subject=1,
+    landmark_epochs=1,
+    au_frames_per_subject=2,
 )
 
 

@@ -74,3 +74,60 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "auheat"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     assert "bench" in result.stdout and "aus" in result.stdout
+
+
+def _another_value(spec, hint):
+    """A valid value of a TrainConfig field other than its default, as an option's arguments."""
+    from typing import Literal, get_args, get_origin
+
+    name = "--" + spec.name.replace("_", "-")
+    if hint is bool:
+        return [name if not spec.default else "--no-" + name[2:]], not spec.default
+    if get_origin(hint) is Literal:
+        other = next(c for c in get_args(hint) if c != spec.default)
+        return [name, other], other
+    if spec.name == "device":
+        return [name, "cpu"], "cpu"
+    value = (spec.default if spec.default is not None else spec.metadata["minimum"]) + 2
+    return [name, str(value)], value
+
+
+def test_each_training_setting_is_an_option_with_the_config_fields_default_help_and_minimum(capsys):
+    """One home per default: the option of each TrainConfig field sets that field, shows its help
+    and default, and refuses what the field refuses; left out, the recipe's value or the field's."""
+    import dataclasses
+    from typing import get_type_hints
+
+    from auheat.cli import _config, build_parser
+    from auheat.config import TrainConfig
+    from auheat.recipes import RECIPES
+
+    parser = build_parser()
+    train = ["train", "--method", "scratch", "--data", "d", "--out", "o"]
+    pretrain = ["pretrain-landmarks", "--data", "d", "--out", "o"]
+    assert _config(parser.parse_args(train)) == TrainConfig()
+    for name, recipe in RECIPES.items():
+        assert _config(parser.parse_args([*train, "--recipe", name])) == recipe.config()
+        landmarks = _config(parser.parse_args([*pretrain, "--recipe", name]), landmarks=True)
+        assert landmarks == recipe.landmark_config()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    hints = get_type_hints(TrainConfig)
+    for spec in dataclasses.fields(TrainConfig):
+        words, value = _another_value(spec, hints[spec.name])
+        assert getattr(_config(parser.parse_args([*train, *words])), spec.name) == value, words
+        assert spec.metadata["help"] in shown, f"train --help does not explain --{spec.name}"
+        if spec.default is not None:
+            assert f"{spec.metadata['help']} (default {spec.default})" in shown
+        if spec.metadata["minimum"] is not None:
+            below = spec.metadata["minimum"] - 1
+            with pytest.raises(ValueError, match=f"{spec.name} must be at least"):
+                TrainConfig(**{spec.name: below})
+            with pytest.raises(SystemExit):
+                parser.parse_args([*train, words[0], str(below)])
+            assert f"at least {spec.metadata['minimum']}" in capsys.readouterr().err
+        # AU-only settings are no options of the landmark pretraining
+        if spec.metadata["au_only"]:
+            with pytest.raises(SystemExit):
+                parser.parse_args([*pretrain, *words])

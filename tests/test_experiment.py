@@ -93,14 +93,14 @@ def test_a_recipe_sets_the_run_and_explicit_options_override_it():
     args = build_parser().parse_args(base)
     config = _config(args)
     assert config == CPU.config()
-    assert (config.steps, config.input_size, config.loss) == (CPU.au_steps, 64, "weighted_mse")
+    assert (config.steps, config.input_size, config.loss) == (CPU.training.steps, 64, "weighted_mse")
     assert _network_size(args) == (CPU.stacks, CPU.width)
     args = build_parser().parse_args(
         [*base, "--steps", "7", "--width", "16", "--loss", "mse", "--lr", "0.01", "--grad-clip", "0"]
     )
     config = _config(args)
-    assert (config.steps, config.loss, config.lr, config.grad_clip) == (7, "mse", 0.01, None)
-    assert (config.batch_size, config.input_size) == (CPU.batch_size, CPU.input_size)  # the recipe's
+    assert (config.steps, config.loss, config.lr, config.grad_clip) == (7, "mse", 0.01, 0.0)
+    assert (config.batch_size, config.input_size) == (CPU.training.batch_size, 64)  # the recipe's
     assert _network_size(args) == (CPU.stacks, 16)
     # An explicit epoch count replaces the recipe's step budget; no recipe: the library defaults.
     assert _config(build_parser().parse_args([*base, "--epochs", "3"])).steps is None
@@ -160,8 +160,8 @@ def test_few_training_subjects_are_recorded(disfa, tmp_path):
 
 
 def test_run_grid_trains_each_run_once_and_reports_last_epoch_scores(disfa, tmp_path):
+    from auheat.config import TrainConfig
     from auheat.grid import run_grid
-    from auheat.train import TrainConfig
 
     config = TrainConfig(epochs=1, batch_size=8, input_size=64)
     data = {"disfa-like": (disfa, [0])}
@@ -193,9 +193,9 @@ def test_run_grid_trains_each_run_once_and_reports_last_epoch_scores(disfa, tmp_
 
 
 def test_a_changed_configuration_is_a_new_run(disfa, tmp_path, monkeypatch):
+    from auheat.config import TrainConfig
     from auheat.data.faces import FAN4_CHECKPOINT
     from auheat.experiment import RunSpec
-    from auheat.train import TrainConfig
 
     base = RunSpec(disfa, "finetune", fold=0, width=16, config=TrainConfig(epochs=1, input_size=64))
     same = RunSpec(disfa, "finetune", fold=0, width=16, config=TrainConfig(epochs=1, input_size=64))
@@ -233,8 +233,8 @@ def test_a_changed_configuration_is_a_new_run(disfa, tmp_path, monkeypatch):
 
 
 def test_a_run_never_outlives_the_landmark_network_it_started_from(disfa, tmp_path):
+    from auheat.config import TrainConfig
     from auheat.experiment import RunSpec, train_or_load
-    from auheat.train import TrainConfig
 
     spec = RunSpec(disfa, "adapters", fold=0, width=16, config=TrainConfig(epochs=1, input_size=64))
     train_or_load(spec, tmp_path / "runs", progress=False)
@@ -385,8 +385,68 @@ def test_commands_given_a_file_of_another_kind_end_with_one_line_naming_it(disfa
 
 
 def test_a_train_config_refuses_a_budget_that_trains_nothing():
-    from auheat.train import TrainConfig
+    from auheat.config import TrainConfig
 
     for field, value in (("steps", 0), ("steps", -5), ("epochs", 0), ("batch_size", 0), ("warmup_steps", -1)):
         with pytest.raises(ValueError, match=f"{field} must be at least"):
             TrainConfig(**{field: value})
+
+
+def test_a_new_method_is_its_model_class_and_one_registry_entry(disfa, tmp_path, monkeypatch):
+    """Nothing outside the registry names a method: a toy one trains from the command line and in
+    a grid, with its options checked, no target design (it answers intensities) and its version in
+    the run's digest."""
+    from torch import nn
+
+    from auheat.config import TrainConfig
+    from auheat.experiment import RunSpec
+    from auheat.grid import run_grid
+    from auheat.models import METHODS, AUModel, Method, build_model
+    from auheat.models.base import freeze
+
+    class Toy(AUModel):
+        output = "intensities"
+        version = 2
+
+        def __init__(self, fan: FAN, aus: tuple[int, ...], scale: float = 1.0) -> None:
+            super().__init__(aus, fan.stacks, fan.width)
+            freeze(fan)
+            self.fan, self.scale = fan, scale
+            self.linear = nn.Linear(fan.width, len(aus))
+
+        def forward(self, x):
+            return self.linear(self.fan.forward_features(x).stacks[-1].mean((2, 3))) * self.scale
+
+    monkeypatch.setitem(METHODS, "toy", Method(Toy, "toy: pooled frozen features, one linear layer"))
+    assert build_model("toy", FAN(1, 16), "disfa", scale=2.0).scale == 2.0
+    with pytest.raises(ValueError, match="its options: scale"):
+        build_model("toy", FAN(1, 16), "disfa", rank=2)
+    config = TrainConfig(steps=2, batch_size=8, input_size=64)
+    spec = RunSpec(disfa, "toy", fold=0, stacks=1, width=16, config=config)
+    assert "-none-" in spec.name() and replace(spec, design="fixed").name() == spec.name()
+    layers_2 = spec.digest()
+    monkeypatch.setattr(Toy, "version", 1)
+    assert spec.digest() != layers_2  # other layers, another run
+    monkeypatch.setattr(Toy, "version", 2)
+    out = tmp_path / "toy"
+    main(
+        [
+            "train",
+            "--method",
+            "toy",
+            "--data",
+            str(disfa),
+            "--fold",
+            "0",
+            "--steps",
+            "2",
+            "--out",
+            str(out),
+            *TINY,
+        ]
+    )
+    assert (out / "last.safetensors").is_file()
+    grid = run_grid(
+        {"disfa-like": (disfa, [0])}, ["toy"], ["fixed"], tmp_path / "grid", 1, 16, config, progress=False
+    )
+    assert set(grid.scores["method"]) == {"toy"} and grid.scores["ICC"].notna().any()

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
+from auheat.config import TrainConfig
 from auheat.data.align import apply_affine, box_matrix
 from auheat.data.protocols import split_protocol
 from auheat.data.writer import DatasetWriter
 from auheat.models.weights import resolve_landmark_weights
 from auheat.pretraining import Framing, pretrain_landmarks
-from auheat.train import TrainConfig
 
 
 def test_box_matrix_maps_the_square_onto_the_crop_edges():

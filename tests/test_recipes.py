@@ -2,6 +2,7 @@ from dataclasses import replace
 
 import pytest
 
+from auheat.config import TrainConfig
 from auheat.models.weights import pretrained_landmarks_path, read_state_dict
 from auheat.recipes import QUICK, RECIPES, Recipe, landmark_network, shorter_prior, synthetic_dataset
 
@@ -13,11 +14,10 @@ def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, mo
         "tiny",
         1,
         16,
-        64,
+        TrainConfig(steps=1, input_size=64),
         landmark_frames_per_subject=1,
         landmark_epochs=1,
         au_frames_per_subject=1,
-        au_steps=1,
     )
     network, source = landmark_network(tiny, progress=False)
     weights = pretrained_landmarks_path(1, 16)
@@ -33,7 +33,7 @@ def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, mo
     assert again.state_dict().keys() == network.state_dict().keys()
     # the same stacks and width at another input size: the cached weights do not fit it
     with pytest.raises(ValueError, match="pretrained at input size 64, but this run's input size is 96"):
-        landmark_network(replace(tiny, name="wider", input_size=96), progress=False)
+        landmark_network(replace(tiny, name="wider", training=TrainConfig(input_size=96)), progress=False)
     root = synthetic_dataset("landmarks", 1, progress=False)
     assert root == tmp_path / "datasets" / "landmarks-f1-s0" and (root / "meta.json").is_file()
     # a shorter prior is pretrained apart: the default network every run starts from stays as it was
@@ -48,8 +48,11 @@ def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, mo
 
 def test_recipes_make_training_configurations():
     config = QUICK.config()
-    assert (config.steps, config.input_size, config.batch_size) == (QUICK.au_steps, 64, 16)
-    assert (config.loss, config.foreground_weight) == (QUICK.loss, QUICK.foreground_weight)
+    assert config == QUICK.training and (config.steps, config.input_size, config.loss) == (
+        8,
+        64,
+        "weighted_mse",
+    )
     assert QUICK.config(steps=3, seed=2).steps == 3 and QUICK.config(seed=2).seed == 2
     landmarks = QUICK.landmark_config()
     assert (landmarks.epochs, landmarks.steps) == (QUICK.landmark_epochs, None)

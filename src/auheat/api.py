@@ -19,6 +19,7 @@ from auheat.aus import (
 )
 from auheat.benchmark import Contrast, answer, co_occurrence_check, compare_runs, held_out
 from auheat.cache import cache_dir
+from auheat.config import TrainConfig
 from auheat.data.align import align_face, apply_affine, warp_image
 from auheat.data.dataset import PreparedDataset, protocol_datasets, read_frames, read_meta
 from auheat.data.faces import LANDMARKERS, DlibLandmarker, FaceAlignmentLandmarker, make_landmarker
@@ -35,7 +36,7 @@ from auheat.experiment import (
     train_au_model,
     train_or_load,
 )
-from auheat.grid import PUBLISHED, Grid, concat_grids, run_grid, train_runs, zero_prediction
+from auheat.grid import PUBLISHED, Grid, concat_grids, run_grid, train_runs, yardstick_checks, zero_prediction
 from auheat.heatmaps import DESIGNS, decode_heatmaps, encode_heatmaps, labelled_mask, landmark_heatmaps
 from auheat.metrics import icc31, mae, pcc, summary_table
 from auheat.models import (
@@ -46,10 +47,12 @@ from auheat.models import (
     DirectRegression,
     FineTune,
     LinearProbe,
+    Method,
     Reparam,
     ResidualAdapters,
     build_model,
     cost_table,
+    get_method,
     parameter_table,
     pretrained_fan,
     reestimate_batchnorm,
@@ -57,7 +60,16 @@ from auheat.models import (
 from auheat.predict import FaceReader, predict
 from auheat.pretraining import Framing, NetworkLandmarker, pretrain_landmarks
 from auheat.prior import landmark_readout, ridge_predict
-from auheat.recipes import CPU, PAPER, QUICK, RECIPES, landmark_network, synthetic_dataset
+from auheat.recipes import (
+    CPU,
+    PAPER,
+    QUICK,
+    RECIPES,
+    landmark_network,
+    landmark_run_folder,
+    runs_folder,
+    synthetic_dataset,
+)
 from auheat.stats import bootstrap_interval, compare_models, conditional_scores, localisation_error
 from auheat.synth import (
     SYNTH_AUS,
@@ -71,7 +83,7 @@ from auheat.synth import (
 from auheat.synth.generate import generate_dataset
 from auheat.synth.presets import PRESETS
 from auheat.tasks import AUTask, LandmarkTask, masked_mse
-from auheat.train import LAST, TrainConfig, Trainer, read_log
+from auheat.train import LAST, Trainer, read_log
 
 __all__ = [
     # AUs, targets and scores
@@ -131,6 +143,8 @@ __all__ = [
     # networks
     "FAN",
     "METHODS",
+    "Method",
+    "get_method",
     "FineTune",
     "Adapters",
     "ResidualAdapters",
@@ -171,6 +185,8 @@ __all__ = [
     "CPU",
     "PAPER",
     "landmark_network",
+    "runs_folder",
+    "landmark_run_folder",
     "synthetic_dataset",
     "run_grid",
     "Grid",
@@ -182,6 +198,7 @@ __all__ = [
     "co_occurrence_check",
     "train_runs",
     "zero_prediction",
+    "yardstick_checks",
     "PUBLISHED",
     # prediction
     "FaceReader",

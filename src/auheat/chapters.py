@@ -15,16 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from auheat.cache import cache_dir
+from auheat.config import TrainConfig
 from auheat.data.dataset import PreparedDataset, protocol_datasets
 from auheat.evaluation import PREDICTIONS, evaluate_model, read_predictions
 from auheat.experiment import RunSpec, train_or_load
 from auheat.grid import train_runs, zero_prediction
 from auheat.models import FAN, AUModel
-from auheat.recipes import Recipe, landmark_network, synthetic_dataset
+from auheat.recipes import Recipe, landmark_network, runs_folder, synthetic_dataset
 from auheat.stats import Comparison, compare_models
 from auheat.tasks import AUTask
-from auheat.train import TrainConfig
 
 Runs = dict[str, tuple[AUModel, pd.DataFrame]]  # run name -> (last-epoch model, metrics log)
 
@@ -62,7 +61,7 @@ class TransferChapter:
         data = synthetic_dataset("disfa-like", recipe.au_frames_per_subject, seed=seed, progress=False)
         network, source = landmark_network(recipe, progress=False)
         train_set, test_set = protocol_datasets(data, fold)
-        runs = cache_dir() / "runs" / f"benchmark-{recipe.name}-seed{seed}"
+        runs = runs_folder(recipe, seed)
         return cls(recipe, config, fold, data, network, source, train_set, test_set, runs, workers)
 
     def summary(self) -> str:

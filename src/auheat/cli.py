@@ -38,46 +38,24 @@ def _synth(args: argparse.Namespace) -> None:
     print(f"wrote {root}")
 
 
-# TrainConfig fields that a training option of the same name (dashes for underscores) sets.
-_CONFIG_OPTIONS = (
-    "epochs",
-    "steps",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "optimizer",
-    "schedule",
-    "warmup_steps",
-    "input_size",
-    "seed",
-    "workers",
-    "device",
-    "evaluations",
-    "threads",
-    "oversample",
-    "loss",
-    "foreground_weight",
-    "val_subjects",
-    "calibrate",
-)
+def _at_least(minimum: float, kind: type = int):
+    """An argparse type: a number of ``kind`` of at least ``minimum`` (a step budget of -5 trains
+    nothing)."""
+    noun = {int: "an integer", float: "a number"}[kind]
 
-
-def _count(minimum: int):
-    """An argparse type: an integer of at least ``minimum`` (a step budget of -5 trains nothing)."""
-
-    def parse(text: str) -> int:
+    def parse(text: str):
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer of at least {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {noun} of at least {minimum}, got {value}")
         return value
 
     return parse
 
 
-POSITIVE, NON_NEGATIVE = _count(1), _count(0)
+POSITIVE, NON_NEGATIVE = _at_least(1), _at_least(0)
 
 
 def _recipe(args: argparse.Namespace):
@@ -88,111 +66,82 @@ def _recipe(args: argparse.Namespace):
 
 def _config(args: argparse.Namespace, landmarks: bool = False):
     """The run's TrainConfig: the recipe's (or the defaults), then every option given explicitly."""
-    from auheat.train import TrainConfig
+    from auheat.config import TrainConfig
 
     recipe = _recipe(args)
     if recipe is None:
         base = TrainConfig()
     else:
         base = recipe.landmark_config() if landmarks else recipe.config()
-    given = {name: getattr(args, name) for name in _CONFIG_OPTIONS if getattr(args, name, None) is not None}
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     if args.epochs is not None and args.steps is None:
         given["steps"] = None  # an explicit epoch count replaces the recipe's step budget
-    if args.grad_clip is not None:
-        given["grad_clip"] = args.grad_clip if args.grad_clip > 0 else None
-    for flag, field in (("no_amp", "amp"), ("no_cache", "cache_inputs"), ("no_cache", "cache_features")):
-        if getattr(args, flag, False):
-            given[field] = False
-    if getattr(args, "augment", False):
-        given["augment"] = True
     return dataclasses.replace(base, **given)
 
 
+# The network when neither an option nor a recipe names one: (stacks, width).
+DEFAULT_NETWORK = (1, 64)
+
+
 def _network_size(args: argparse.Namespace) -> tuple[int, int]:
-    """(stacks, width): the options given, else the recipe's, else FAN(1, 64)."""
+    """(stacks, width): the options given, else the recipe's, else DEFAULT_NETWORK."""
     recipe = _recipe(args)
-    stacks = args.stacks if args.stacks is not None else (recipe.stacks if recipe else 1)
-    width = args.width if args.width is not None else (recipe.width if recipe else 64)
-    return stacks, width
+    stacks, width = (recipe.stacks, recipe.width) if recipe else DEFAULT_NETWORK
+    return (args.stacks or stacks), (args.width or width)
 
 
-def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_config_options(parser: argparse.ArgumentParser, au: bool) -> None:
+    """One option per TrainConfig field (``--batch-size`` for ``batch_size``), with the field's help,
+    default and smallest value; AU-only fields for AU runs only (``au``).
+
+    Every default is None, so that an option left out takes the recipe's value, else the field's.
+    """
+    from typing import Literal, get_args, get_origin, get_type_hints
+
+    from auheat.config import TrainConfig
+
+    hints = get_type_hints(TrainConfig)
+    for spec in dataclasses.fields(TrainConfig):
+        if spec.metadata["au_only"] and not au:
+            continue
+        option, help = "--" + spec.name.replace("_", "-"), spec.metadata["help"]
+        if spec.default is not None:  # a None default is explained by the help ("unset: ...")
+            help += f" (default {spec.default})"
+        kind = next((t for t in get_args(hints[spec.name]) if t is not type(None)), hints[spec.name])
+        minimum = spec.metadata["minimum"]
+        if hints[spec.name] is bool:
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=None, help=help)
+        elif get_origin(hints[spec.name]) is Literal:
+            parser.add_argument(option, choices=get_args(hints[spec.name]), default=None, help=help)
+        elif minimum is not None:
+            parser.add_argument(option, type=_at_least(minimum, kind), default=None, help=help)
+        else:
+            parser.add_argument(option, type=kind, default=None, help=help)
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser, au: bool) -> None:
     from auheat.recipes import RECIPES
 
-    # Defaults are None: an option left out takes the recipe's value, or the library default.
     parser.add_argument("--data", required=True, help="prepared dataset folder (auheat synth, data_scripts)")
     parser.add_argument(
         "--recipe",
         choices=list(RECIPES),
         default=None,
-        help="run size: network, input size, step budget, loss (quick, cpu, paper); options override it",
+        help="run size: network, input size, step budget, loss (quick, cpu, paper); its values replace "
+        "the defaults below, and options given replace its values",
+    )
+    stacks, width = DEFAULT_NETWORK
+    parser.add_argument(
+        "--stacks", type=POSITIVE, default=None, help=f"hourglasses of the landmark net (default {stacks})"
     )
     parser.add_argument(
-        "--stacks", type=POSITIVE, default=None, help="hourglasses of the landmark net (default 1)"
-    )
-    parser.add_argument(
-        "--width", type=POSITIVE, default=None, help="features of the landmark network (default 64)"
+        "--width", type=POSITIVE, default=None, help=f"features of the landmark network (default {width})"
     )
     parser.add_argument("--out", required=True, help="run folder: checkpoints and metrics.jsonl")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
-    parser.add_argument(
-        "--steps", type=POSITIVE, default=None, help="optimisation steps (epochs follow from them)"
-    )
-    parser.add_argument(
-        "--epochs", type=POSITIVE, default=None, help="epochs, when no step budget is set (default 10)"
-    )
-    parser.add_argument("--batch-size", type=POSITIVE, default=None, help="per process (default 16)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
-    parser.add_argument("--weight-decay", type=float, default=None, help="default 1e-4")
-    parser.add_argument("--optimizer", choices=["adamw", "sgd"], default=None, help="default adamw")
-    parser.add_argument("--schedule", choices=["cosine", "constant"], default=None, help="default cosine")
-    parser.add_argument(
-        "--warmup-steps", type=NON_NEGATIVE, default=None, help="linear warm-up steps (default 0)"
-    )
-    parser.add_argument("--grad-clip", type=float, default=None, help="max gradient norm (default 1); 0: off")
-    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    parser.add_argument("--input-size", type=POSITIVE, default=None, help="network input side (default 256)")
-    parser.add_argument("--seed", type=int, default=None, help="default 0")
-    parser.add_argument(
-        "--workers", type=NON_NEGATIVE, default=None, help="DataLoader worker processes (default 0)"
-    )
-    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--threads", type=POSITIVE, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument(
-        "--evaluations", type=POSITIVE, default=None, help="held-out evaluations (default: every epoch)"
-    )
-    parser.add_argument("--no-cache", action="store_true", help="decode every frame at every step")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _add_au_arguments(parser: argparse.ArgumentParser) -> None:
-    from auheat.heatmaps import DESIGNS
-    from auheat.tasks import LOSSES
-
-    parser.add_argument(
-        "--design", choices=list(DESIGNS), default=None, help="target design (default variable)"
-    )
-    parser.add_argument("--loss", choices=list(LOSSES), default=None, help="heatmap loss (default mse)")
-    parser.add_argument(
-        "--foreground-weight",
-        type=float,
-        default=None,
-        help="weight of AU pixels for weighted_mse (default 10)",
-    )
-    parser.add_argument("--oversample", type=float, default=None, help="extra draws of frames with an AU")
-    parser.add_argument("--augment", action="store_true", help="random similarity jitter of the crops")
-    parser.add_argument(
-        "--calibrate",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="fit a per-AU line from decoded to labelled intensities on the training frames",
-    )
-    parser.add_argument(
-        "--val-subjects",
-        type=NON_NEGATIVE,
-        default=None,
-        help="training subjects held out to pick best.safetensors",
-    )
+    _add_config_options(parser, au)
 
 
 def _options(pairs: list[str]) -> dict:
@@ -248,7 +197,7 @@ def _train(args: argparse.Namespace) -> None:
     spec = RunSpec(
         args.data,
         args.method,
-        design=args.design or (recipe.design if recipe else "variable"),
+        design=args.design or (recipe.design if recipe else RunSpec.design),
         fold=args.fold,
         options=_options(args.option),
         train_subjects=args.train_subjects,
@@ -318,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     syn.set_defaults(func=_synth)
 
     pre = sub.add_parser("pretrain-landmarks", help="train the landmark network (FAN) on a landmark dataset")
-    _add_training_arguments(pre)
+    _add_training_arguments(pre, au=False)
     pre.add_argument(
         "--set-default",
         action="store_true",
@@ -332,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser(
         "train",
         help="train an AU model by one transfer method",
-        epilog="methods: " + "; ".join(f"{k}: {v[1]}" for k, v in METHODS.items()),
+        epilog="methods: " + "; ".join(f"{name}: {m.summary}" for name, m in METHODS.items()),
     )
     tr.add_argument("--method", required=True, choices=list(METHODS))
     tr.add_argument(
@@ -348,8 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--train-subjects", type=POSITIVE, default=None, help="train on the first n subjects only"
     )
-    _add_training_arguments(tr)
-    _add_au_arguments(tr)
+    _add_training_arguments(tr, au=True)
+    from auheat.experiment import RunSpec
+    from auheat.heatmaps import DESIGNS
+
+    tr.add_argument(
+        "--design",
+        choices=list(DESIGNS),
+        default=None,
+        help=f"target design (default {RunSpec.design}, or the recipe's)",
+    )
     tr.set_defaults(func=_train)
 
     ev = sub.add_parser("evaluate", help="per-AU ICC(3,1), MAE and PCC of a checkpoint on a dataset")

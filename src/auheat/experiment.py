@@ -18,13 +18,14 @@ import torch
 
 from auheat.cache import content_digest, made_once
 from auheat.checkpoint import load_checkpoint, read_info
+from auheat.config import TrainConfig
 from auheat.data.dataset import PreparedDataset, protocol_datasets, read_meta
 from auheat.evaluation import Evaluation, evaluate_model
 from auheat.heatmaps import DESIGN_VERSIONS
-from auheat.models import FAN, METHODS, AUModel, build_model
+from auheat.models import FAN, AUModel, build_model, get_method
 from auheat.models.weights import LandmarkWeights, landmark_network, resolve_landmark_weights
 from auheat.tasks import AUTask
-from auheat.train import LAST, LOG, TrainConfig, Trainer, read_log, run_finished
+from auheat.train import LAST, LOG, Trainer, read_log, run_finished
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class RunSpec:
         Naming the content means a run never outlives the network it started from: pretraining the
         landmark network again, or replacing its file, gives every transfer run a new folder.
         """
-        if self.method == "scratch":
+        if not get_method(self.method).pretrained:
             return None
         found = _resolved_or_none(self.landmark_weights, self.stacks, self.width)
         return None if found is None else f"{found.source}:{content_digest(found.path)}"
@@ -80,10 +81,10 @@ class RunSpec:
             "format": RUN_FORMAT,
             "landmarks": self.landmark_origin(),
         }
-        layers = METHODS[self.method][0].version
-        if layers != 1:
-            record["version"] = layers
-        if self.method not in NO_HEATMAP and DESIGN_VERSIONS.get(self.design, 1) != 1:
+        method = get_method(self.method)
+        if method.version != 1:
+            record["version"] = method.version
+        if method.draws_heatmaps and DESIGN_VERSIONS.get(self.design, 1) != 1:
             record["design_version"] = DESIGN_VERSIONS[self.design]
         return hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:8]
 
@@ -97,7 +98,7 @@ class RunSpec:
         method = self.method
         if self.options:
             method += "[" + ",".join(f"{k}={v}" for k, v in sorted(self.options.items())) + "]"
-        design = "none" if self.method in NO_HEATMAP else self.design
+        design = self.design if get_method(self.method).draws_heatmaps else "none"
         fold = "all" if self.fold is None else self.fold
         return f"{method}-{design}-fold{fold}-n{self.train_subjects or 'all'}-{self.digest()}"
 
@@ -106,8 +107,6 @@ class RunSpec:
         return Path(root) / read_meta(self.data)["name"] / self.name()
 
 
-# Direct regression predicts intensities, not heatmaps: the target design does not enter it.
-NO_HEATMAP = frozenset({"direct"})
 # What a run's folder holds and how it was scored; bumped when that changes, so that runs of the
 # old kind are trained again instead of read as new. 2: agreement scored on the raw heatmap
 # maximum, the held-out answers kept frame by frame, the landmark network named by its content.
@@ -135,7 +134,7 @@ def train_au_model(
     train, test = protocol_datasets(spec.data, spec.fold)
     train, val = validation_split(train, spec.train_subjects, config.val_subjects)
     torch.manual_seed(config.seed)
-    if spec.method == "scratch":
+    if not get_method(spec.method).pretrained:
         backbone, source = FAN(spec.stacks, spec.width), "random initialisation"
     else:
         backbone, found = landmark_network(spec.stacks, spec.width, config.input_size, spec.landmark_weights)

@@ -26,12 +26,14 @@ from tqdm.auto import tqdm
 
 from auheat.aus import rescale_points
 from auheat.checkpoint import read_info
+from auheat.config import TrainConfig
 from auheat.data.dataset import protocol_datasets
 from auheat.evaluation import PREDICTIONS, read_predictions
 from auheat.experiment import RunSpec, finished, train_or_load
+from auheat.models import get_method
 from auheat.stats import localisation_error
 from auheat.tasks import AUTask
-from auheat.train import LAST, LOG, TrainConfig, read_log
+from auheat.train import LAST, LOG, read_log
 
 #: Published on real data; "confirmed" numbers were checked against a benchmark listing, "recalled"
 #: ones were not. Never averaged with the synthetic results.
@@ -222,3 +224,31 @@ def zero_prediction(
         weights.append(float((~intensities[chunk].isnan()).sum()))
     mae = np.nanmean(np.abs(test.intensities), axis=0)
     return {"MAE": float(mae.mean()), "heatmap_loss": float(np.average(losses, weights=weights))}
+
+
+def yardstick_checks(grid: Grid, floors: pd.DataFrame) -> pd.DataFrame:
+    """Every run of a grid against its dataset's yardsticks (:func:`zero_prediction`), a row per run.
+
+    Args:
+        grid: the runs.
+        floors: :func:`zero_prediction`'s ``MAE`` and ``heatmap_loss``, a row per dataset.
+
+    Returns:
+        Indexed by dataset, method, fold and seed: the run's mean ``ICC`` and ``MAE``; ``loss /
+        all-zero loss``, its last training loss over the loss of all-zero heatmaps (below 1, it
+        draws something; NaN for a method that answers intensities, not heatmaps); and ``MAE below
+        answering 0``.
+    """
+    keys = ["dataset", "method", "fold", "seed"]
+    means = grid.scores[grid.scores["AU"] == "mean"]
+    final = grid.curves.groupby(keys, dropna=False)["train_loss"].last()
+    checks = means.set_index(keys)[["ICC", "MAE"]].copy()
+    checks["loss / all-zero loss"] = (
+        final / floors["heatmap_loss"].reindex(final.index.get_level_values("dataset")).to_numpy()
+    )
+    heatmaps = [get_method(m).draws_heatmaps for m in checks.index.get_level_values("method")]
+    checks.loc[~np.array(heatmaps), "loss / all-zero loss"] = np.nan
+    # Below by more than float rounding: scores are float32 sums, the yardstick float64.
+    answering_zero = floors["MAE"].reindex(checks.index.get_level_values("dataset")).to_numpy()
+    checks["MAE below answering 0"] = checks["MAE"] < answering_zero - 1e-6
+    return checks

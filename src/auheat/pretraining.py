@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from auheat.checkpoint import load_checkpoint
+from auheat.config import TrainConfig
 from auheat.data.align import apply_affine, box_matrix, warp_image
 from auheat.data.dataset import PreparedDataset
 from auheat.data.faces import DlibDetector, Landmarker, box_overlap
@@ -25,7 +26,7 @@ from auheat.models.backbone import FAN
 from auheat.models.weights import cache_dir, save_landmark_weights
 from auheat.synth.shape import MEAN_FACE
 from auheat.tasks import LandmarkTask, normalised_errors
-from auheat.train import LAST, TrainConfig, Trainer
+from auheat.train import LAST, Trainer
 
 
 @dataclass(frozen=True)

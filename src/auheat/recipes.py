@@ -12,66 +12,66 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from auheat.cache import cache_dir, made_once
+from auheat.config import TrainConfig
 from auheat.models import FAN, weights
 from auheat.models.weights import resolve_landmark_weights
 from auheat.pretraining import pretrain_landmarks
 from auheat.synth.generate import generate_dataset
-from auheat.train import LAST, TrainConfig
+from auheat.train import LAST
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """How large a run is: the landmark network, its input, the data, and the AU runs' budget.
+    """How large a run is: the landmark network, the data, and the AU runs' training choices.
 
-    The AU runs' loss, target design and schedule are part of the recipe: a small network on
-    small maps needs the weighted loss to leave the all-zero answer (see :class:`auheat.tasks.AUTask`),
-    where the paper's network on 64x64 maps is trained with the paper's plain MSE.
+    The AU runs' loss, input size and schedule are part of the recipe (``training``): a small
+    network on small maps needs the weighted loss to leave the all-zero answer (see
+    :class:`auheat.tasks.AUTask`), where the paper's network on 64x64 maps is trained with the
+    paper's plain MSE.
     """
 
     name: str
     stacks: int  # hourglasses of the landmark network
     width: int  # its features
-    input_size: int  # side of the network input, pixels (heatmaps are a quarter of it)
+    training: TrainConfig  # the AU runs' choices: step budget, batch, learning rate, input size, loss
     landmark_frames_per_subject: int  # frames per subject of the ``landmarks`` preset (400 subjects)
     landmark_epochs: int
     au_frames_per_subject: int  # frames per subject of the AU presets
-    au_steps: int  # optimisation steps of one AU run
-    batch_size: int = 16
-    lr: float = 1e-3
-    warmup_steps: int = 0
     design: str = "variable"  # AU target design (auheat.heatmaps)
-    loss: str = "mse"  # AU heatmap loss: "mse" (the paper's) or "weighted_mse"
-    foreground_weight: float = 10.0
-    calibrate: bool = False  # fit each AU's line from decoded to labelled intensities on training frames
-    evaluations: int | None = None  # held-out scores logged per AU run; None: every epoch
-    threads: int | None = None  # torch CPU threads; None: torch's default
+
+    @property
+    def input_size(self) -> int:
+        """The side of the network input in pixels, for the AU runs and the landmark network."""
+        return self.training.input_size
 
     def config(self, steps: int | None = None, seed: int = 0) -> TrainConfig:
-        """The AU runs' training configuration (``au_steps`` steps unless ``steps`` is given)."""
-        return TrainConfig(
-            steps=self.au_steps if steps is None else steps,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            warmup_steps=self.warmup_steps,
-            input_size=self.input_size,
-            seed=seed,
-            evaluations=self.evaluations,
-            threads=self.threads,
-            loss=self.loss,
-            foreground_weight=self.foreground_weight,
-            calibrate=self.calibrate,
-        )
+        """The AU runs' training configuration (``training.steps`` unless ``steps`` is given)."""
+        return replace(self.training, steps=self.training.steps if steps is None else steps, seed=seed)
 
     def landmark_config(self, seed: int = 0) -> TrainConfig:
-        """The landmark network's pretraining configuration."""
+        """The landmark network's pretraining configuration: the AU runs' batch, learning rate,
+        input size and threads, for ``landmark_epochs`` epochs."""
+        t = self.training
         return TrainConfig(
             epochs=self.landmark_epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            input_size=self.input_size,
+            batch_size=t.batch_size,
+            lr=t.lr,
+            input_size=t.input_size,
             seed=seed,
-            threads=self.threads,
+            threads=t.threads,
         )
+
+
+def runs_folder(recipe: Recipe, seed: int) -> Path:
+    """Where the chapters keep the AU runs of a recipe and seed: Chapters 4 to 7 train there the
+    runs Chapter 8's benchmark reads, and Chapter 9 reads its model from there."""
+    return cache_dir() / "runs" / f"benchmark-{recipe.name}-seed{seed}"
+
+
+def landmark_run_folder(recipe: Recipe, epochs: int | None = None) -> Path:
+    """The run folder of the recipe's landmark pretraining (of ``epochs`` epochs instead of the
+    recipe's own, for a shorter prior)."""
+    return cache_dir() / "runs" / f"landmarks-{recipe.name}{'' if epochs is None else f'-e{epochs}'}"
 
 
 # The CPU recipes' target design. On their 16x16 maps the variable design draws an intensity-1 AU
@@ -85,14 +85,11 @@ QUICK = Recipe(
     "quick",
     1,
     32,
-    64,
+    TrainConfig(steps=8, input_size=64, loss="weighted_mse", calibrate=True),
     landmark_frames_per_subject=1,
     landmark_epochs=1,
     au_frames_per_subject=4,
-    au_steps=8,
     design=SMALL_MAP_DESIGN,
-    loss="weighted_mse",
-    calibrate=True,
 )
 #: A laptop CPU: a narrow 1-stack FAN at a quarter of the paper's input size (64 px, heatmaps of
 #: 16x16), sized from measurements on 2 cores (see the README's "CPU recipe"). At 64 px the landmark
@@ -105,33 +102,30 @@ CPU = Recipe(
     "cpu",
     1,
     32,
-    64,
+    TrainConfig(
+        steps=1500,
+        batch_size=32,
+        lr=2e-3,
+        warmup_steps=50,
+        input_size=64,
+        loss="weighted_mse",
+        calibrate=True,
+        evaluations=5,
+    ),
     landmark_frames_per_subject=8,
     landmark_epochs=60,
     au_frames_per_subject=80,
-    au_steps=1500,
-    batch_size=32,
-    lr=2e-3,
-    warmup_steps=50,
     design=SMALL_MAP_DESIGN,
-    loss="weighted_mse",
-    calibrate=True,
-    evaluations=5,
 )
 #: The paper's network (2DFAN4) on a GPU, with the paper's plain MSE on 64x64 maps.
 PAPER = Recipe(
     "paper",
     4,
     256,
-    256,
+    TrainConfig(steps=20_000, batch_size=32, lr=2.5e-4, warmup_steps=500, input_size=256, evaluations=10),
     landmark_frames_per_subject=25,
     landmark_epochs=30,
     au_frames_per_subject=370,
-    au_steps=20_000,
-    batch_size=32,
-    lr=2.5e-4,
-    warmup_steps=500,
-    evaluations=10,
 )
 #: The recipes by name.
 RECIPES: dict[str, Recipe] = {r.name: r for r in (QUICK, CPU, PAPER)}
@@ -155,7 +149,7 @@ def shorter_prior(recipe: Recipe, epochs: int, progress: bool = True) -> Path:
     """
     if epochs < 1:
         raise ValueError(f"epochs must be positive, got {epochs}")
-    run = cache_dir() / "runs" / f"landmarks-{recipe.name}-e{epochs}"
+    run = landmark_run_folder(recipe, epochs)
     weights = run / "weights.safetensors"
     with made_once(run):
         if not weights.is_file():
@@ -173,7 +167,7 @@ def landmark_network(recipe: Recipe, progress: bool = True) -> tuple[FAN, str]:
     is pretrained on SynthFACS's ``landmarks`` preset and cached. An interrupted pretraining
     continues where it stopped.
     """
-    run = cache_dir() / "runs" / f"landmarks-{recipe.name}"
+    run = landmark_run_folder(recipe)
     with made_once(run):
         try:
             resolve_landmark_weights(None, recipe.stacks, recipe.width)

@@ -244,11 +244,12 @@ TRAIN_SETTINGS = {
 
 def _time_methods(train, fan, steps: int, batch: int, input_size: int, seed: int, folder: str) -> list[dict]:
     """One row per method and setting of :func:`bench_train`."""
+    from auheat.config import TrainConfig
     from auheat.data.inputs import FeatureCache
     from auheat.models import build_model
     from auheat.models.factory import METHODS
     from auheat.tasks import AUTask
-    from auheat.train import TrainConfig, Trainer
+    from auheat.train import Trainer
 
     rows = []
     for method in METHODS:

@@ -27,9 +27,9 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from auheat.atomic import write_atomically
 from auheat.checkpoint import load_checkpoint, save_checkpoint
+from auheat.config import TrainConfig
 from auheat.data.dataset import PreparedDataset
 from auheat.data.inputs import CachedInputs, FeatureCache, jitter, prepare_batch
 from auheat.evaluation import (
@@ -58,52 +59,6 @@ from auheat.tasks import AUTask, fit_calibration
 
 #: File names in a run folder: the last checkpoint, the best one, the metrics log.
 LAST, BEST, LOG = "last.safetensors", "best.safetensors", "metrics.jsonl"
-
-
-@dataclass
-class TrainConfig:
-    """Every choice of a training run; stored in its checkpoints."""
-
-    epochs: int = 10
-    steps: int | None = None  # optimisation steps; when set, epochs = ceil(steps / batches per epoch)
-    batch_size: int = 16  # per process
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    optimizer: Literal["adamw", "sgd"] = "adamw"
-    schedule: Literal["cosine", "constant"] = "cosine"  # over the whole budget, after the warm-up
-    warmup_steps: int = 0  # linear warm-up before the schedule
-    grad_clip: float | None = 1.0  # max gradient norm; None switches clipping off
-    amp: bool = True  # mixed precision (bfloat16, else float16 with loss scaling); CUDA only
-    input_size: int = 256  # crops are resized to this side (64 in the CPU recipe)
-    seed: int = 0
-    workers: int = 0  # DataLoader worker processes
-    device: str = "auto"  # "auto": CUDA when available (the local rank's GPU), else CPU
-    evaluations: int | None = None  # evaluations (log lines, checkpoints) spread evenly; None: every epoch
-    threads: int | None = None  # torch's CPU threads; None keeps torch's default (all cores)
-    oversample: float = 0.0  # frames showing an AU (a label >= 1) are drawn 1 + oversample times as often
-    augment: bool = False  # random similarity jitter of the crop, image and landmarks together
-    cache_inputs: bool = True  # decode and resize each prepared dataset once (CachedInputs)
-    cache_features: bool = True  # frozen landmark features computed once per frame (FeatureCache)
-    loss: Literal["mse", "weighted_mse"] = "mse"  # AU heatmap loss, see auheat.tasks.AUTask
-    foreground_weight: float = 10.0  # weight of the pixels where an AU shows, for "weighted_mse"
-    val_subjects: int = 0  # training subjects held out to choose best.safetensors (AU runs)
-    calibrate: bool = False  # fit a per-AU line from decoded to labelled intensities on training frames
-    # NHWC weights and inputs: oneDNN's (CPU) and cuDNN's convolutions are faster on them (one
-    # thread, FAN(1, 32) at 64 px: 1.1x to 1.4x the frames per second; `auheat bench train`)
-    channels_last: bool = True
-
-    def __post_init__(self) -> None:
-        # A budget of no step, or of a negative one, would train nothing and fail later, far away.
-        for name in ("epochs", "batch_size", "input_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("steps", "evaluations", "threads"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1 (or None), got {value}")
-        for name in ("warmup_steps", "workers", "val_subjects"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
 
 
 class _EpochSampler(Sampler[int]):
@@ -324,7 +279,7 @@ class Trainer:
         loss = self.task.loss(output, landmarks, intensities, size)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        if self.config.grad_clip is not None:
+        if self.config.grad_clip:  # 0 (or None in an older checkpoint): no clipping
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.scaler.step(self.optimizer)

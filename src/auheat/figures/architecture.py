@@ -240,7 +240,7 @@ def _check_fan(fan: object) -> nn.Module:
 def _check_model(model: object, name: str = "model") -> nn.Module:
     from auheat.models import METHODS
 
-    known = tuple(dict.fromkeys(cls for cls, _ in METHODS.values()))
+    known = tuple(dict.fromkeys(m.model for m in METHODS.values()))
     if not isinstance(model, known):
         hint = "; for a FAN use plot_fan_diagram" if hasattr(model, "num_modules") else ""
         names, got = ", ".join(c.__name__ for c in known), type(model).__name__

@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from auheat.figures._common import load_seaborn
+from auheat.models import get_method
 
 
 def plot_mean_icc(means: pd.DataFrame, methods: Sequence[str]) -> Figure:
@@ -129,20 +130,21 @@ def plot_loss_ratios(
     """The training loss of the heatmap methods divided by the loss of all-zero heatmaps: a line
     per method, a panel per dataset. A ratio that stays at 1 is a network that draws nothing.
 
-    Direct regression (method ``"direct"``) is left out: its loss is an MSE on intensities, on
-    another scale.
+    Methods that answer intensities, not heatmaps (direct regression), are left out: their loss is
+    an MSE on intensities, on another scale.
 
     Args:
         curves: a ``curves`` table.
         zero_losses: dataset -> the training loss of all-zero heatmaps under the runs' loss
             (``heatmap_loss`` of :func:`auheat.grid.zero_prediction`).
-        methods: the methods, in the order of the legend; ``"direct"`` is skipped.
+        methods: the methods, in the order of the legend; those without heatmaps are skipped.
 
     Returns:
         The figure: the loss ratio against the optimisation step, with a grey line at 1.
     """
     sns = load_seaborn()
-    heatmap_runs = curves[curves["method"] != "direct"].copy()
+    heatmap_methods = [m for m in methods if get_method(m).draws_heatmaps]
+    heatmap_runs = curves[curves["method"].isin(heatmap_methods)].copy()
     heatmap_runs["loss / all-zero loss"] = heatmap_runs["train_loss"] / heatmap_runs["dataset"].map(
         zero_losses
     )
@@ -155,7 +157,7 @@ def plot_loss_ratios(
         kind="line",
         height=3.4,
         aspect=1.4,
-        hue_order=[m for m in methods if m != "direct"],
+        hue_order=heatmap_methods,
         markers=True,
         style="method",
         dashes=False,

@@ -19,7 +19,7 @@ from auheat.models.base import AUModel
 from auheat.models.baselines import DirectRegression
 from auheat.models.batchnorm import reestimate_batchnorm
 from auheat.models.cost import cost_table, parameter_table
-from auheat.models.factory import METHODS, build_model
+from auheat.models.factory import METHODS, Method, build_model, get_method
 from auheat.models.finetune import FineTune
 from auheat.models.probe import LinearProbe
 from auheat.models.reparam import Reparam, ReparamConv
@@ -35,6 +35,8 @@ from auheat.models.weights import (
 
 __all__ = [
     "METHODS",
+    "Method",
+    "get_method",
     "FAN",
     "Adapters",
     "AUModel",
