@@ -10,11 +10,11 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "auheat"
 # Lowest first. A module imports only from its own layer or the ones below (the package's
 # own __version__ aside), so each layer can be read, tested and taught without those above it.
 LAYERS = (
-    ("atomic", "cache", "checkpoint", "aus", "heatmaps", "metrics", "stats"),
+    ("atomic", "cache", "checkpoint", "timing", "aus", "heatmaps", "metrics", "stats"),
     ("data",),
     ("synth",),
     ("models",),
-    ("tasks", "evaluation", "train", "pretraining", "prior"),
+    ("config", "tasks", "evaluation", "train", "pretraining", "prior"),
     ("experiment", "grid", "benchmark", "recipes", "predict", "speed"),
     ("figures",),
     ("widgets", "cli", "api", "chapters", "__main__"),

@@ -131,3 +131,12 @@ def test_each_training_setting_is_an_option_with_the_config_fields_default_help_
         if spec.metadata["au_only"]:
             with pytest.raises(SystemExit):
                 parser.parse_args([*pretrain, *words])
+
+
+def test_predict_benchmark_times_each_step_of_a_frame(capsys):
+    from auheat.speed import bench_predict
+
+    table = bench_predict(repeats=1)
+    assert list(table.index) == ["detect", "landmarks", "align", "AU model", "frame"]
+    assert table.loc["AU model", "ratio to AU model"] == 1.0 and (table["ms"] > 0).all()
+    assert "one 512x512 frame with one face" in capsys.readouterr().out

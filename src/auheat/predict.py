@@ -425,43 +425,6 @@ def draw_overlay(
     return out
 
 
-def stage_times(image: np.ndarray, reader: FaceReader, landmarker: Landmarker, repeats: int = 5) -> pd.Series:
-    """Median seconds of each step :func:`predict` takes on one frame with one face.
-
-    Steps: ``detect`` (the landmarker's detector), ``landmarks`` (its landmarks in the box),
-    ``align`` (the warp to the model's crop), ``AU model`` (the network's forward pass and the
-    reading of its heatmaps), and ``frame`` (all of them, through :meth:`Landmarker.find`).
-    """
-    import time
-
-    def median(step) -> float:
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - start)
-        return float(np.median(times))
-
-    (box, _), *_ = landmarker.detect(image)
-    points = landmarker.landmarks_in(image, box)
-    crop = warp_image(image, alignment_matrix(points), CROP_SIZE)
-
-    def frame() -> None:
-        face = landmarker.find(image)[0]
-        reader(warp_image(image, alignment_matrix(face.landmarks), CROP_SIZE)[None])
-
-    return pd.Series(
-        {
-            "detect": median(lambda: landmarker.detect(image)),
-            "landmarks": median(lambda: landmarker.landmarks_in(image, box)),
-            "align": median(lambda: warp_image(image, alignment_matrix(points), CROP_SIZE)),
-            "AU model": median(lambda: reader(crop[None])),
-            "frame": median(frame),
-        },
-        name="seconds",
-    )
-
-
 def write_table(table: pd.DataFrame, path: str | Path) -> Path:
     """Write a CSV atomically, so a reader never sees half of it."""
     return write_atomically(path, lambda f: f.write(table.to_csv(index=False).encode()))

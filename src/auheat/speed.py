@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
-import os
-import statistics
 import time
 from collections.abc import Callable, Sequence
 
@@ -39,6 +37,7 @@ from auheat.heatmaps import (
     encode_heatmaps,
     fan_size_rule,
 )
+from auheat.timing import median_time, median_times
 
 
 def numpy_reference_targets(
@@ -90,16 +89,8 @@ def numpy_reference_targets(
     return out
 
 
-def _median_ms(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
-    fn()  # warm-up
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+def _median_ms(fn: Callable[[], object], repeats: int, sync: Callable[[], object]) -> float:
+    return 1e3 * median_time(fn, repeats, sync=sync).wall
 
 
 DEFAULT_DESIGN = inspect.signature(encode_heatmaps).parameters["design"].default
@@ -197,8 +188,8 @@ def bench_train(
 
     A small ``disfa-like`` SynthFACS dataset is rendered in a temporary folder and a FAN(1,
     ``width``) with random weights stands in for the landmark network (weights do not change
-    the speed). Each setting trains ``steps`` steps after one warm-up step; the time counts the
-    loader and the step, not the one-off building of a cache, which is reported apart.
+    the speed). Each setting times ``steps`` steps after one warm-up step (the median step: the
+    loader and the step), not the one-off building of a cache, which is reported apart.
 
     Returns:
         One row per method and setting: frames/s, its ratio to decoding every step, build seconds.
@@ -211,24 +202,16 @@ def bench_train(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    previous_cache = os.environ.get("AUHEAT_CACHE")
     with tempfile.TemporaryDirectory() as folder:
         root = generate_dataset("disfa-like", f"{folder}/data", frames_per_subject, seed=seed, progress=False)
         train = PreparedDataset(root, "train", 0)
-        os.environ["AUHEAT_CACHE"] = f"{folder}/cache"  # the decoded inputs go with the dataset
-        try:
-            rows = _time_methods(train, FAN(1, width), steps, batch, input_size, seed, folder)
-        finally:
-            if previous_cache is None:
-                del os.environ["AUHEAT_CACHE"]
-            else:
-                os.environ["AUHEAT_CACHE"] = previous_cache
+        rows = _time_methods(train, FAN(1, width), steps, batch, input_size, seed, folder)
     table = pd.DataFrame(rows)
     base = table[table["setting"] == "decode every step"].set_index("method")["frames_per_s"]
     table["speedup"] = table["frames_per_s"] / table["method"].map(base)
     print(
-        f"train: {steps} steps of batch {batch} at {input_size} px, FAN(1, {width}), torch threads "
-        f"{torch.get_num_threads()}; speed-up = frames/s over decoding every frame at every step\n"
+        f"train: median of {steps} steps of batch {batch} at {input_size} px, FAN(1, {width}), torch "
+        f"threads {torch.get_num_threads()}; speed-up = frames/s over decoding every frame at every step\n"
         + table.to_string(index=False, float_format="%.2f")
     )
     return table
@@ -260,27 +243,62 @@ def _time_methods(train, fan, steps: int, batch: int, input_size: int, seed: int
                 continue
             config = TrainConfig(steps=steps + 1, batch_size=batch, input_size=input_size, seed=seed, **flags)
             start = time.perf_counter()
+            # The decoded inputs go with the temporary dataset, not into the user's cache.
             trainer = Trainer(
-                model, AUTask(train.aus), train, None, f"{folder}/{method}", config, progress=False
+                model,
+                AUTask(train.aus),
+                train,
+                None,
+                f"{folder}/{method}",
+                config,
+                progress=False,
+                input_cache=f"{folder}/inputs",
             )
             built = time.perf_counter() - start
             if isinstance(trainer.train_set, FeatureCache) != (name == "input + feature cache"):
                 raise AssertionError(f"{method}, {name}: the trainer did not set up the caches asked for")
             trainer.network.train()
-            done, clock = 0, time.perf_counter()
-            while done < steps + 1:
-                for step in trainer.loader:
-                    trainer.train_step(step)
-                    done += 1
-                    if done == 1:
-                        clock = time.perf_counter()  # after one warm-up step
-                    if done == steps + 1:
-                        break
-            seconds = time.perf_counter() - clock
+            batches = _endless(trainer.loader)
+            step = median_time(lambda t=trainer, b=batches: t.train_step(next(b)), repeats=steps, warmup=1)
             rows.append(
-                {"method": method, "setting": name, "frames_per_s": steps * batch / seconds, "build_s": built}
+                {"method": method, "setting": name, "frames_per_s": batch / step.wall, "build_s": built}
             )
     return rows
+
+
+def _endless(loader):
+    """The loader's batches, epoch after epoch."""
+    while True:
+        yield from loader
+
+
+def stage_times(image: np.ndarray, reader, landmarker, repeats: int = 5) -> pd.Series:
+    """Median seconds of each step :func:`auheat.predict.predict` takes on one frame with one face.
+
+    Steps: ``detect`` (the landmarker's detector), ``landmarks`` (its landmarks in the box),
+    ``align`` (the warp to the model's crop), ``AU model`` (the network's forward pass and the
+    reading of its heatmaps, a :class:`auheat.predict.FaceReader`), and ``frame`` (all of them,
+    through the landmarker's ``find``).
+    """
+    from auheat.data.align import CROP_SIZE, alignment_matrix, warp_image
+
+    (box, _), *_ = landmarker.detect(image)
+    points = landmarker.landmarks_in(image, box)
+    crop = warp_image(image, alignment_matrix(points), CROP_SIZE)
+
+    def frame() -> None:
+        face = landmarker.find(image)[0]
+        reader(warp_image(image, alignment_matrix(face.landmarks), CROP_SIZE)[None])
+
+    steps = {
+        "detect": lambda: landmarker.detect(image),
+        "landmarks": lambda: landmarker.landmarks_in(image, box),
+        "align": lambda: warp_image(image, alignment_matrix(points), CROP_SIZE),
+        "AU model": lambda: reader(crop[None]),
+        "frame": frame,
+    }
+    times = median_times(steps, repeats, warmup=0)
+    return pd.Series({name: timing.wall for name, timing in times.items()}, name="seconds")
 
 
 def bench_predict(repeats: int = 7, device: str = "cpu", seed: int = 0) -> pd.DataFrame:
@@ -290,7 +308,7 @@ def bench_predict(repeats: int = 7, device: str = "cpu", seed: int = 0) -> pd.Da
 
     from auheat.data.faces import DlibLandmarker
     from auheat.models import FAN, build_model
-    from auheat.predict import FaceReader, stage_times
+    from auheat.predict import FaceReader
     from auheat.recipes import CPU
 
     torch.manual_seed(seed)

@@ -124,6 +124,8 @@ class Trainer:
             evaluation, logged with the prefix ``val_``, and the only set that picks
             ``best.safetensors``. Without it no best checkpoint is written: choosing an epoch on
             the test set would make its scores optimistic.
+        input_cache: the folder of the decoded-input cache (:class:`CachedInputs`; default
+            ``<cache>/inputs``).
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class Trainer:
         info: dict[str, Any] | None = None,
         progress: bool = True,
         val_set: Dataset | None = None,
+        input_cache: str | Path | None = None,
     ) -> None:
         self.config = config or TrainConfig()
         self.task = task
@@ -152,6 +155,7 @@ class Trainer:
         self.device = self._device()
         self.out = Path(out)
         self.progress = progress and self.rank == 0
+        self.input_cache = input_cache
         self.info = dict(info or {})
         self.model = model.to(self.device)
         if self.config.channels_last:
@@ -214,7 +218,7 @@ class Trainer:
         if dataset is None:
             return None
         if c.cache_inputs and isinstance(dataset, PreparedDataset) and dataset.transform is None:
-            dataset = CachedInputs(dataset, c.input_size, progress=self.progress)
+            dataset = CachedInputs(dataset, c.input_size, self.input_cache, progress=self.progress)
         if self.caches_features:
             dataset = FeatureCache(self.model, dataset, self.device, c.input_size, progress=self.progress)
         return dataset

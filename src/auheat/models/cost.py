@@ -10,8 +10,7 @@ part by part (Chapters 4 to 7).
 
 from __future__ import annotations
 
-import statistics
-import time
+import functools
 
 import pandas as pd
 import torch
@@ -20,6 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from auheat.models.backbone import FAN
 from auheat.models.base import AUModel
+from auheat.timing import median_times
 
 REFERENCE = "landmark network"
 
@@ -38,23 +38,15 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
 def median_latencies_ms(models: dict[str, nn.Module], x: torch.Tensor, repeats: int = 5) -> dict[str, float]:
     """Median wall time of a forward pass on ``x`` for each model, milliseconds.
 
-    The models are timed in turn within each of ``repeats`` rounds (after one warm-up round), so
-    that load from other processes on a shared CPU slows every model alike instead of whichever
-    happened to be measured at the time.
+    The models are timed in turn within each of ``repeats`` rounds (after one warm-up round,
+    :func:`auheat.timing.median_times`), so that load from other processes on a shared CPU slows
+    every model alike instead of whichever happened to be measured at the time.
     """
-    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
-    times: dict[str, list[float]] = {name: [] for name in models}
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else None
     with torch.inference_mode():
-        for model in models.values():
-            model(x)
-        for _ in range(repeats):
-            for name, model in models.items():
-                sync()
-                start = time.perf_counter()
-                model(x)
-                sync()
-                times[name].append(time.perf_counter() - start)
-    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+        steps = {name: functools.partial(model, x) for name, model in models.items()}
+        times = median_times(steps, repeats, sync=sync)
+    return {name: 1e3 * timing.wall for name, timing in times.items()}
 
 
 def cost_table(

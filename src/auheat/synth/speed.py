@@ -8,14 +8,13 @@ floors one full face costs.
 from __future__ import annotations
 
 import io
-import statistics
-import time
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from auheat.synth.params import SYNTH_AUS, Pose, sample_capture, sample_identity
 from auheat.synth.render import render_face
+from auheat.timing import median_times
 
 
 def _floor_frame(points: np.ndarray) -> np.ndarray:
@@ -47,26 +46,24 @@ def bench_synth(faces: int = 200, seed: int = 0, runs: int = 5) -> dict:
     render_face(*jobs[0])  # warm-up: per-identity caches and module-level banks
     outlines = [render_face(*job)[1][:17] for job in jobs[:10]]
 
-    def timed(fn) -> tuple[float, float]:
-        """Median wall and CPU seconds of ``runs`` calls. CPU time (this process only) is the
-        honest per-core figure when other work shares the cores; wall time shows what a user waits."""
-        wall, cpu = [], []
-        for _ in range(runs):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
-            wall.append(time.perf_counter() - start)
-            cpu.append(time.process_time() - start_cpu)
-        return statistics.median(wall), statistics.median(cpu)
-
-    face_s, face_cpu = timed(lambda: [render_face(*job) for job in jobs])
-    floor_s, floor_cpu = timed(lambda: [_floor_frame(outlines[i % len(outlines)]) for i in range(faces)])
+    # CPU time (this process only) is the honest per-core figure when other work shares the cores;
+    # wall time shows what a user waits.
+    times = median_times(
+        {
+            "faces": lambda: [render_face(*job) for job in jobs],
+            "floor": lambda: [_floor_frame(outlines[i % len(outlines)]) for i in range(faces)],
+        },
+        runs,
+        warmup=0,  # rendered once above
+    )
+    face, floor = times["faces"], times["floor"]
     result = {
         "faces": faces,
-        "faces_per_s": faces / face_s,
-        "faces_per_cpu_s": faces / face_cpu,
-        "floor_faces_per_s": faces / floor_s,
-        "floor_faces_per_cpu_s": faces / floor_cpu,
-        "ratio": floor_cpu / face_cpu,
+        "faces_per_s": faces / face.wall,
+        "faces_per_cpu_s": faces / face.cpu,
+        "floor_faces_per_s": faces / floor.wall,
+        "floor_faces_per_cpu_s": faces / floor.cpu,
+        "ratio": floor.cpu / face.cpu,
     }
     print(
         f"synth: {result['faces_per_cpu_s']:.0f} faces per CPU-second (one core) at 256x256, "
