@@ -109,6 +109,7 @@ def execute(names: list[str], src: Path, quick: bool, jobs: int = 1) -> None:
     threads each: more threads than cores would slow every one of them down.
     """
     os.environ["AUHEAT_EXPLORER_PAGES"] = "1"  # the kernels inherit it (auheat.widgets)
+    os.environ["TQDM_DISABLE"] = "1"  # no progress bars: they would stay on the pages (auheat.progress)
     if jobs == 1:
         for name in names:
             execute_chapter(name, src, quick)

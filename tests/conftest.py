@@ -10,6 +10,8 @@ import pytest
 import torch
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
+# No progress bars in the tests' output, nor in the processes they start (auheat.progress).
+os.environ["TQDM_DISABLE"] = "1"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -100,4 +102,7 @@ def reading(crop):
     heatmaps = np.zeros((3, 16, 16))
     heatmaps[1, 8, 8] = 2.0
     heatmaps[2, 2:5, 2:5] = 0.5
-    return crop, heatmaps, np.array([0.0, 2.1, 0.4])
+    from auheat.predict import FaceReading, Reading
+
+    levels, peaks = np.array([0.0, 2.1, 0.4]), np.full((1, 3, 2), np.nan)
+    return FaceReading(crop, np.zeros((68, 2)), Reading(levels[None], heatmaps[None], peaks))

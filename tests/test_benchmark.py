@@ -17,17 +17,15 @@ from auheat.synth.generate import generate_dataset
 def grid(tmp_path_factory):
     """Two methods, two seeds for one of them, on the three folds of a tiny disfa-like set."""
     root = tmp_path_factory.mktemp("benchmark")
-    data = generate_dataset("disfa-like", root / "disfa", 2, seed=0, workers=1, progress=False)
+    data = generate_dataset("disfa-like", root / "disfa", 2, seed=0, workers=1)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AUHEAT_CACHE", str(root / "cache"))
         patch.setenv("TORCH_HOME", str(root / "torch"))
         save_landmark_weights(FAN(1, 16))
         config = TrainConfig(epochs=1, batch_size=8, input_size=64)
         folds = {"disfa-like": (data, [0, 1, 2])}
-        scratch = run_grid(folds, ["scratch"], ["variable"], root / "runs", 1, 16, config, progress=False)
-        adapters = run_grid(
-            folds, ["adapters"], ["variable"], root / "runs", 1, 16, config, seeds=(0, 1), progress=False
-        )
+        scratch = run_grid(folds, ["scratch"], ["variable"], root / "runs", 1, 16, config)
+        adapters = run_grid(folds, ["adapters"], ["variable"], root / "runs", 1, 16, config, seeds=(0, 1))
     return data, Grid(*(pd.concat([a, b], ignore_index=True) for a, b in zip(scratch, adapters, strict=True)))
 
 

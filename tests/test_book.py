@@ -1,5 +1,6 @@
 """The book: committed chapters are clean, and every chapter executes and renders."""
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -184,3 +185,61 @@ def test_chapter_draws_in_the_book_style(path):
     assert "figures.use_book_style()" in code, f"{path.name} does not set the book's figure style"
     for other in ("set_theme(", "plt.style.use(", "rcParams["):
         assert other not in code, f"{path.name} sets a style of its own ({other})"
+
+
+# A cell a reader reads fits on a screen; longer cells may only be setup (imports and calls such
+# as figures.use_book_style()), folded on the page.
+MAX_CELL_LINES = 15
+FOLDED = {"hide-input", "remove-input", "remove-cell"}
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_a_code_cell_a_reader_reads_fits_on_a_screen(path):
+    for cell in code_cells(path):
+        source = "".join(cell["source"])
+        if len(source.splitlines()) <= MAX_CELL_LINES:
+            continue
+        setup = all(
+            isinstance(node, (ast.Import, ast.ImportFrom, ast.Expr)) for node in ast.parse(source).body
+        )
+        folded = FOLDED & set(cell.get("metadata", {}).get("tags", []))
+        assert setup and folded, (
+            f"{path.name}, cell {cell.get('id')}: {len(source.splitlines())} lines; split it, or move its "
+            "logic into a library function"
+        )
+
+
+# A result read by position (`runs[name][0]`, `load_photo(name)[0]`) instead of by name.
+BY_POSITION = re.compile(r"[\])]\[-?\d+\]")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapters_read_results_by_name_not_by_position(path):
+    for cell in code_cells(path):
+        for line in "".join(cell["source"]).splitlines():
+            assert not BY_POSITION.search(line), f"{path.name}, cell {cell.get('id')}: {line.strip()}"
+
+
+# What a chapter may import without the README naming it: the public face and the namespaces
+# every chapter uses.
+OPEN_MODULES = {"auheat.api", "auheat.figures", "auheat.recipes", "auheat.widgets"}
+
+
+def inner_modules(path: Path) -> set[str]:
+    modules = set()
+    for cell in code_cells(path):
+        for node in ast.walk(ast.parse("".join(cell["source"]))):
+            if isinstance(node, ast.ImportFrom) and node.module == "auheat":
+                modules |= {f"auheat.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("auheat."):
+                modules.add(node.module)
+    return modules - OPEN_MODULES
+
+
+def test_the_readme_names_every_inner_module_a_chapter_shows():
+    readme = (BOOK.parent / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `(\d\d_\w+)` \| (.*) \|$", readme, re.M))
+    for path in CHAPTERS:
+        assert path.stem in rows, f"the README's table of inner modules has no row for {path.stem}"
+        named = set(re.findall(r"`(auheat\.[\w.]+)`", rows[path.stem]))
+        assert inner_modules(path) == named, f"{path.stem} imports {sorted(inner_modules(path))}"

@@ -16,9 +16,7 @@ TINY = ["--stacks", "1", "--width", "16", "--input-size", "64", "--batch-size", 
 
 @pytest.fixture(scope="module")
 def disfa(tmp_path_factory):
-    return generate_dataset(
-        "disfa-like", tmp_path_factory.mktemp("d") / "disfa", 2, seed=0, workers=1, progress=False
-    )
+    return generate_dataset("disfa-like", tmp_path_factory.mktemp("d") / "disfa", 2, seed=0, workers=1)
 
 
 @pytest.fixture(autouse=True)
@@ -166,7 +164,7 @@ def test_run_grid_trains_each_run_once_and_reports_last_epoch_scores(disfa, tmp_
     config = TrainConfig(epochs=1, batch_size=8, input_size=64)
     data = {"disfa-like": (disfa, [0])}
     args = (data, ["scratch", "direct"], ["fixed", "variable"], tmp_path / "grid", 1, 16, config, [2])
-    scores, curves, runs = run_grid(*args, progress=False)
+    scores, curves, runs = run_grid(*args)
     assert len(scores) == 2 * 2 * 13  # methods x designs x (12 AUs + mean)
     assert set(scores["train_subjects"]) == {2}
     assert {"ICC", "PCC", "MAE", "MAE raw", "LOC"} <= set(scores.columns)
@@ -186,7 +184,7 @@ def test_run_grid_trains_each_run_once_and_reports_last_epoch_scores(disfa, tmp_
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(experiment, "train_au_model", never)  # every run read, none trained again
-        again = run_grid(*args, progress=False).scores
+        again = run_grid(*args).scores
     pd.testing.assert_frame_equal(scores, again)
     direct = scores[scores["method"] == "direct"].set_index(["design", "AU"])["ICC"]
     assert direct.loc["fixed"].equals(direct.loc["variable"])
@@ -237,13 +235,13 @@ def test_a_run_never_outlives_the_landmark_network_it_started_from(disfa, tmp_pa
     from auheat.experiment import RunSpec, train_or_load
 
     spec = RunSpec(disfa, "adapters", fold=0, width=16, config=TrainConfig(epochs=1, input_size=64))
-    train_or_load(spec, tmp_path / "runs", progress=False)
+    train_or_load(spec, tmp_path / "runs")
     folder = spec.folder(tmp_path / "runs")
     assert spec.folder(tmp_path / "runs") == folder  # the same network: the run is read back
     save_landmark_weights(FAN(1, 16))  # pretrained again: other weights where the resolution looks
     renamed = spec.folder(tmp_path / "runs")
     assert renamed != folder and not renamed.exists()
-    train_or_load(spec, tmp_path / "runs", progress=False)
+    train_or_load(spec, tmp_path / "runs")
     assert (renamed / "metrics.jsonl").is_file()  # trained anew, from the new network
 
 
@@ -324,7 +322,7 @@ def test_pretrain_landmarks_writes_under_out_and_replaces_the_default_only_when_
 ):
     from auheat.models.weights import pretrained_landmarks_path
 
-    data = generate_dataset("landmarks", tmp_path / "lm", 1, seed=0, workers=1, progress=False)
+    data = generate_dataset("landmarks", tmp_path / "lm", 1, seed=0, workers=1)
     cached = pretrained_landmarks_path(1, 16)  # where the AU models' resolution looks
     before = cached.read_bytes()  # this module's random stand-in
     out = tmp_path / "fan"
@@ -446,7 +444,5 @@ def test_a_new_method_is_its_model_class_and_one_registry_entry(disfa, tmp_path,
         ]
     )
     assert (out / "last.safetensors").is_file()
-    grid = run_grid(
-        {"disfa-like": (disfa, [0])}, ["toy"], ["fixed"], tmp_path / "grid", 1, 16, config, progress=False
-    )
+    grid = run_grid({"disfa-like": (disfa, [0])}, ["toy"], ["fixed"], tmp_path / "grid", 1, 16, config)
     assert set(grid.scores["method"]) == {"toy"} and grid.scores["ICC"].notna().any()

@@ -295,7 +295,7 @@ def test_dataset_samples_show_frames_with_their_labels(tmp_path):
     preset = get_preset("disfa-like")
     subjects = preset.subjects[:3]
     tiny = dataclasses.replace(preset, subjects=subjects, protocol=folds_protocol([[s] for s in subjects]))
-    root = generate_dataset(tiny, tmp_path / "tiny", frames_per_subject=2, workers=1, progress=False)
+    root = generate_dataset(tiny, tmp_path / "tiny", frames_per_subject=2, workers=1)
     dataset = PreparedDataset(root, split="test", fold=1)
     fig = plot_dataset_samples(dataset, [0, 1], ncols=2)
     assert len(fig.axes) == 2
@@ -416,9 +416,7 @@ def disfa_test_set(tmp_path_factory) -> PreparedDataset:
     preset = get_preset("disfa-like")
     subjects = preset.subjects[:2]
     tiny = dataclasses.replace(preset, subjects=subjects, protocol=folds_protocol([[s] for s in subjects]))
-    root = generate_dataset(
-        tiny, tmp_path_factory.mktemp("disfa") / "tiny", frames_per_subject=2, workers=1, progress=False
-    )
+    root = generate_dataset(tiny, tmp_path_factory.mktemp("disfa") / "tiny", frames_per_subject=2, workers=1)
     return PreparedDataset(root, split="test", fold=0)
 
 
@@ -553,7 +551,7 @@ def test_subject_counts_show_a_point_per_method_and_count(benchmark_tables):
 
 
 def test_face_reading_draws_every_au_and_a_bar_per_answer(reading):
-    crop, heatmaps, levels = reading
+    crop, heatmaps, levels = reading.crop, reading.reading.heatmaps[0], reading.reading.intensities[0]
     fig = plot_face_reading(crop, heatmaps, levels, (6, 12, 25), ncols=2)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["AU06: 0.00\nmap max 0.00", "AU12: 2.10\nmap max 2.00", "AU25: 0.40\nmap max 0.50"]
@@ -614,3 +612,16 @@ def test_the_book_style_sets_a_colour_blind_safe_cycle_and_legible_type():
         (line,) = ax.plot([0, 1])
         assert line.get_color().upper() == figures.OKABE_ITO[0]
         plt.close(fig)
+
+
+def test_photo_landmarks_are_drawn_one_panel_per_photo_titled_with_its_nme(crop, landmarks):
+    from auheat.figures import plot_photo_landmarks
+    from auheat.pretraining import PhotoLandmarks
+
+    found = {
+        "a": PhotoLandmarks(crop, landmarks, landmarks + 3),
+        "b": PhotoLandmarks(crop, landmarks, landmarks),
+    }
+    fig = plot_photo_landmarks(found, "64x64", pd.Series({"a": 0.05, "b": 0.0}), ncols=2)
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["a, 64x64\nNME 0.050", "b, 64x64\nNME 0.000"]
+    plt.close(fig)

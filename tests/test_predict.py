@@ -121,7 +121,7 @@ def folder(tmp_path, astronaut):
 
 
 def test_predict_writes_a_row_per_face_per_frame_and_names_what_it_skipped(checkpoint, folder, tmp_path):
-    result = predict(folder, checkpoint, landmarker="dlib", overlays=tmp_path / "ov", progress=False)
+    result = predict(folder, checkpoint, landmarker="dlib", overlays=tmp_path / "ov")
     table = result.table
     assert list(table.columns) == table_columns(AUS)
     assert table["file"].tolist() == ["astronaut.png", "grey.png", "pair.png", "pair.png"]
@@ -163,7 +163,7 @@ def test_predict_reads_given_landmarks_before_looking_for_faces(checkpoint, tmp_
         def find(self, image):
             raise AssertionError("the .pts file should have been used")
 
-    table = predict(folder / "takeo.png", checkpoint, landmarker=Refuses(), progress=False).table
+    table = predict(folder / "takeo.png", checkpoint, landmarker=Refuses()).table
     np.testing.assert_allclose(table.loc[0, ["x0", "y0"]].astype(float), points.min(0), atol=1e-4)
     assert np.isnan(table.loc[0, "score"])
 
@@ -185,7 +185,6 @@ def test_predict_reads_every_frame_of_a_video_and_writes_an_overlay_video(checkp
         landmarker="dlib",
         overlays=tmp_path / "ov",
         batch_size=2,
-        progress=False,
     )
     table = result.table
     assert table["frame"].tolist() == [0, 1, 2]
@@ -231,7 +230,7 @@ def test_synthfacs_crops_are_framed_as_align_face_frames_a_real_face(tmp_path):
     from auheat.data.dataset import PreparedDataset
     from auheat.synth.generate import generate_dataset
 
-    root = generate_dataset("disfa-like", tmp_path / "d", 1, seed=0, workers=1, progress=False)
+    root = generate_dataset("disfa-like", tmp_path / "d", 1, seed=0, workers=1)
     faces = PreparedDataset(root)
     matrices = np.array([alignment_matrix(faces.landmarks[i].astype(np.float64)) for i in range(len(faces))])
     identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])

@@ -49,7 +49,7 @@ def prepare_disfa(folders: dict[str, Path], out: Path, **options):
     layout = disfa_layout(folders["videos"], folders["labels"])
     settings = {k: options.pop(k) for k in ("work", "skip_failed", "keep_shards") if k in options}
     opts = PrepareOptions(crop_size=32, landmarks=str(folders["landmarks"]), **options)
-    return prepare_dataset(layout, out, opts, progress=False, **settings)
+    return prepare_dataset(layout, out, opts, **settings)
 
 
 def label_file(folders, subject="SN001", au=1) -> Path:
@@ -228,7 +228,7 @@ def test_without_landmarks_or_face_alignment_weights_the_error_says_where_they_g
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     layout = disfa_layout(tree["videos"], tree["labels"])
     with pytest.raises(FileNotFoundError, match=r"--landmarks[\s\S]*torch hub cache[\s\S]*2DFAN4"):
-        prepare_dataset(layout, tmp_path / "disfa", PrepareOptions(), progress=False)
+        prepare_dataset(layout, tmp_path / "disfa", PrepareOptions())
 
 
 def test_an_existing_output_is_refused_before_any_work(tree, tmp_path):
@@ -247,7 +247,7 @@ def test_subjects_outside_the_protocol_are_refused_and_a_json_protocol_replaces_
     path.write_text(json.dumps({"kind": "folds", "folds": [["SN001", "SN099"], ["SN013"]]}))
     layout = disfa_layout(tree["videos"], tree["labels"], protocol=load_protocol(path))
     options = PrepareOptions(crop_size=32, landmarks=str(tree["landmarks"]))
-    out = prepare_dataset(layout, tmp_path / "disfa", options, progress=False)
+    out = prepare_dataset(layout, tmp_path / "disfa", options)
     assert read_meta(out)["protocol"]["folds"] == [["SN001", "SN099"], ["SN013"]]
 
 
@@ -285,9 +285,7 @@ def test_bp4d_frames_partitions_unknown_code_and_an_empty_subject_folder(tmp_pat
     partitions, landmarks = bp4d_tree(tmp_path / "raw")
     layout = bp4d_layout(partitions)
     assert layout.skipped == {"F002": f"{partitions['train'] / 'F002'}: no task folder with frames"}
-    out = prepare_dataset(
-        layout, tmp_path / "bp4d", PrepareOptions(crop_size=32, landmarks=str(landmarks)), progress=False
-    )
+    out = prepare_dataset(layout, tmp_path / "bp4d", PrepareOptions(crop_size=32, landmarks=str(landmarks)))
     assert read_meta(out)["protocol"] == {"kind": "split", "splits": {"train": ["F001"], "test": ["M001"]}}
     frames = read_frames(out)
     assert frames.groupby("subject").size().to_dict() == {"F001": 3, "M001": 6}
@@ -314,11 +312,9 @@ def test_fera2017_views_become_sessions_and_a_view_column(tmp_path):
         {"train": root}, video_template="videos/{subject}_{task}_{view}.avi", protocol=protocol
     )
     with pytest.raises(ValueError, match=r"no prepared subject is in fold\(s\) \[1\]"):
-        prepare_dataset(
-            layout, tmp_path / "fera", PrepareOptions(landmarks=str(tmp_path / "lm")), progress=False
-        )
+        prepare_dataset(layout, tmp_path / "fera", PrepareOptions(landmarks=str(tmp_path / "lm")))
     layout.protocol = {"kind": "split", "splits": {"train": ["F001"]}}
-    out = prepare_dataset(layout, tmp_path / "fera", PrepareOptions(32, str(tmp_path / "lm")), progress=False)
+    out = prepare_dataset(layout, tmp_path / "fera", PrepareOptions(32, str(tmp_path / "lm")))
     frames = read_frames(out)
     assert frames["session"].tolist() == ["T1-view1", "T1-view1", "T1-view6", "T1-view6"]
     assert frames["view"].tolist() == ["1", "1", "6", "6"]
@@ -356,7 +352,7 @@ def test_two_worker_processes_give_the_same_dataset(tree, tmp_path):
     one = prepare_disfa(tree, tmp_path / "one")
     layout = disfa_layout(tree["videos"], tree["labels"])
     options = PrepareOptions(crop_size=32, landmarks=str(tree["landmarks"]))
-    two = prepare_dataset(layout, tmp_path / "two", options, workers=2, progress=False)
+    two = prepare_dataset(layout, tmp_path / "two", options, workers=2)
     pd.testing.assert_frame_equal(read_frames(one), read_frames(two))
     assert np.array_equal(np.load(one / "landmarks.npy"), np.load(two / "landmarks.npy"))
 
@@ -370,7 +366,7 @@ def test_a_truncated_jpeg_is_dropped_and_listed_or_fails_the_subject(tmp_path):
     damaged.write_bytes(damaged.read_bytes()[: len(damaged.read_bytes()) // 2])
     layout = bp4d_layout(partitions)
     options = PrepareOptions(crop_size=32, landmarks=str(landmarks))
-    out = prepare_dataset(layout, tmp_path / "bp4d", options, progress=False)
+    out = prepare_dataset(layout, tmp_path / "bp4d", options)
     frames = read_frames(out)
     assert frames.query("subject == 'F001'")["frame"].tolist() == [10, 12]  # 11 is not in the dataset
     report = json.loads((out / "report.json").read_text())
@@ -379,7 +375,7 @@ def test_a_truncated_jpeg_is_dropped_and_listed_or_fails_the_subject(tmp_path):
     assert "damaged image: 1" in (out / "report.md").read_text()
     strict = PrepareOptions(crop_size=32, landmarks=str(landmarks), on_damaged="error")
     with pytest.raises(PreparationError, match=re.escape(str(damaged)) + ": damaged"):
-        prepare_dataset(layout, tmp_path / "strict", strict, progress=False)
+        prepare_dataset(layout, tmp_path / "strict", strict)
 
 
 def test_a_video_that_ends_early_is_named_with_the_frame_where_it_ended(tree, tmp_path):
@@ -427,7 +423,7 @@ def test_a_rerun_with_another_labels_folder_or_session_name_rebuilds_every_subje
     (tree["landmarks"] / "SN013" / "left.npy").rename(tree["landmarks"] / "SN013" / "right.npy")
     for subject in ("SN001", "SN003"):
         shutil.copy(tree["landmarks"] / subject / "left.npy", tree["landmarks"] / subject / "right.npy")
-    out = prepare_dataset(layout, tmp_path / "b", options, work=work, progress=False)
+    out = prepare_dataset(layout, tmp_path / "b", options, work=work)
     frames = read_frames(out)
     assert set(frames["session"]) == {"right"}
     assert frames.query("subject == 'SN013'")["AU04"].tolist() == [1, 1, 1]
@@ -514,7 +510,7 @@ def test_a_label_file_found_nowhere_is_named_as_searched(tmp_path):
     options = PrepareOptions(crop_size=32, landmarks=str(landmarks))
     searched = partitions["train"] / "**" / "F001_T1_AU14.csv"  # looked up anywhere under the part
     with pytest.raises(PreparationError, match=re.escape(str(searched))):
-        prepare_dataset(bp4d_layout(partitions), tmp_path / "bp4d", options, progress=False)
+        prepare_dataset(bp4d_layout(partitions), tmp_path / "bp4d", options)
 
 
 def test_the_scripts_end_an_interruption_with_one_line(tree, tmp_path, monkeypatch, capsys):

@@ -63,7 +63,7 @@ def test_pretraining_caches_weights_the_resolution_finds_and_scores_real_photos(
     monkeypatch.setenv("AUHEAT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     config = TrainConfig(epochs=1, batch_size=3, input_size=64)
-    weights, table = pretrain_landmarks(landmark_set, stacks=1, width=16, config=config, progress=False)
+    weights, table = pretrain_landmarks(landmark_set, stacks=1, width=16, config=config)
     found = resolve_landmark_weights(stacks=1, width=16)
     assert found.source == "auheat" and found.path == weights
     assert list(table.index) == ["held-out synthetic subjects", "einstein", "takeo", "breakingbad"]

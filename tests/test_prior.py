@@ -31,7 +31,7 @@ def test_ridge_predict_reads_an_unlabelled_entry_as_the_mean_and_a_constant_inpu
 
 @pytest.fixture(scope="module")
 def fold():
-    return protocol_datasets(synthetic_dataset("disfa-like", 2, progress=False), 0, "test")
+    return protocol_datasets(synthetic_dataset("disfa-like", 2), 0, "test")
 
 
 def test_landmark_readout_compares_the_network_with_the_labelled_landmarks_and_the_mean_shape(fold):

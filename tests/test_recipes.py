@@ -19,7 +19,7 @@ def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, mo
         landmark_epochs=1,
         au_frames_per_subject=1,
     )
-    network, source = landmark_network(tiny, progress=False)
+    network, source = landmark_network(tiny)
     weights = pretrained_landmarks_path(1, 16)
     assert source == f"auheat: {weights}" and network.width == 16
     import auheat.recipes as recipes
@@ -29,12 +29,12 @@ def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, mo
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(recipes, "pretrain_landmarks", never)
-        again, _ = landmark_network(tiny, progress=False)  # found, not trained again
+        again, _ = landmark_network(tiny)  # found, not trained again
     assert again.state_dict().keys() == network.state_dict().keys()
     # the same stacks and width at another input size: the cached weights do not fit it
     with pytest.raises(ValueError, match="pretrained at input size 64, but this run's input size is 96"):
-        landmark_network(replace(tiny, name="wider", training=TrainConfig(input_size=96)), progress=False)
-    root = synthetic_dataset("landmarks", 1, progress=False)
+        landmark_network(replace(tiny, name="wider", training=TrainConfig(input_size=96)))
+    root = synthetic_dataset("landmarks", 1)
     assert root == tmp_path / "datasets" / "landmarks-f1-s0" and (root / "meta.json").is_file()
     # a shorter prior is pretrained apart: the default network every run starts from stays as it was
     default = weights.read_bytes()
@@ -66,7 +66,7 @@ def _make_dataset(cache: str, start) -> int:
 
     os.environ["AUHEAT_CACHE"] = cache
     start.wait()
-    root = synthetic_dataset("disfa-like", 1, progress=False)
+    root = synthetic_dataset("disfa-like", 1)
     return (root / "meta.json").stat().st_mtime_ns
 
 

@@ -220,3 +220,22 @@ def test_conditional_scores_use_only_the_frames_where_the_other_au_is_absent():
     with pytest.raises(ValueError, match="two different AUs"):
         conditional_scores(truth, predicted, "bp4d", au=6, absent=6)
     assert isinstance(row, pd.DataFrame)
+
+
+def test_clear_peaks_reads_unlabelled_faces_by_peak_height_and_distance_to_the_aus_centre():
+    from auheat.aus import au_centres
+    from auheat.stats import clear_peaks
+
+    rng = np.random.default_rng(0)
+    landmarks = rng.uniform(10, 50, (2, 68, 2))
+    aus = (12, 25)
+    centres = au_centres(torch.from_numpy(landmarks), aus).numpy()[:, :, 0]  # [2, K, 2], first centres
+    heatmaps = np.zeros((2, 2, 8, 8))
+    heatmaps[0, 0, 3, 3], heatmaps[1, 0, 3, 3], heatmaps[0, 1, 3, 3] = 1.0, 0.8, 0.2  # the last: too low
+    peaks = centres + np.array([3.0, 4.0])  # 5 px from the first centre of each AU
+    summary = clear_peaks(peaks, heatmaps, landmarks, aus, min_height=0.5)
+    assert summary["faces"] == 2 and summary["clear peaks per face"] == 1.0
+    assert summary["median peak height"] == pytest.approx(0.9)
+    assert summary["median distance to the AU's centre"] <= 5.0  # the nearest centre may be closer
+    empty = clear_peaks(peaks, heatmaps, landmarks, aus, min_height=2.0)
+    assert empty["clear peaks per face"] == 0 and np.isnan(empty["median peak height"])

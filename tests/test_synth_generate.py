@@ -15,9 +15,7 @@ from auheat.synth.presets import get_preset
 
 
 def synth(out, preset="disfa-like", frames=2, seed=7, workers=1):
-    return generate_dataset(
-        preset, out, frames_per_subject=frames, seed=seed, workers=workers, progress=False
-    )
+    return generate_dataset(preset, out, frames_per_subject=frames, seed=seed, workers=workers)
 
 
 def files(root):

@@ -100,7 +100,6 @@ def make_trainer(root, out, epochs=3, model=None, val_set=None, **config) -> Tra
         PreparedDataset(root, "test"),
         out,
         cfg,
-        progress=False,
         val_set=val_set,
     )
 
@@ -439,7 +438,6 @@ def test_the_same_loop_trains_a_landmark_network_and_scores_its_nme(dataset_root
         PreparedDataset(dataset_root, "test"),
         tmp_path,
         config,
-        progress=False,
     )
     log = trainer.fit()
     assert {"NME_mean", "NME_median"} <= set(log.columns)

@@ -21,16 +21,17 @@ from auheat.benchmark import Contrast, answer, co_occurrence_check, compare_runs
 from auheat.cache import cache_dir
 from auheat.config import TrainConfig
 from auheat.data.align import align_face, apply_affine, warp_image
-from auheat.data.dataset import PreparedDataset, protocol_datasets, read_frames, read_meta
+from auheat.data.dataset import PreparedDataset, Split, protocol_datasets, read_frames, read_meta
 from auheat.data.faces import LANDMARKERS, DlibLandmarker, FaceAlignmentLandmarker, make_landmarker
 from auheat.data.inputs import prepare_batch
 from auheat.data.labels import label_columns, showcase_frames
-from auheat.data.photos import PHOTOS, load_photo
+from auheat.data.photos import PHOTOS, Photo, load_photo
 from auheat.data.prepare import PreparationError, PrepareOptions, prepare_dataset
 from auheat.data.protocols import DISFA_FOLDS, folds_protocol, split_protocol
 from auheat.evaluation import RunPredictions, evaluate_model, read_predictions
 from auheat.experiment import (
     RunSpec,
+    TrainedRun,
     evaluate_checkpoint,
     load_au_model,
     train_au_model,
@@ -57,7 +58,7 @@ from auheat.models import (
     pretrained_fan,
     reestimate_batchnorm,
 )
-from auheat.predict import FaceReader, predict
+from auheat.predict import FaceReader, FaceReading, Reading, predict
 from auheat.pretraining import Framing, NetworkLandmarker, pretrain_landmarks
 from auheat.prior import landmark_readout, ridge_predict
 from auheat.recipes import (
@@ -70,7 +71,13 @@ from auheat.recipes import (
     runs_folder,
     synthetic_dataset,
 )
-from auheat.stats import bootstrap_interval, compare_models, conditional_scores, localisation_error
+from auheat.stats import (
+    bootstrap_interval,
+    clear_peaks,
+    compare_models,
+    conditional_scores,
+    localisation_error,
+)
 from auheat.synth import (
     SYNTH_AUS,
     Capture,
@@ -107,6 +114,7 @@ __all__ = [
     "compare_models",
     "conditional_scores",
     "localisation_error",
+    "clear_peaks",
     "cache_dir",
     # data
     "PreparedDataset",
@@ -120,6 +128,7 @@ __all__ = [
     "showcase_frames",
     "PHOTOS",
     "load_photo",
+    "Photo",
     "LANDMARKERS",
     "DlibLandmarker",
     "FaceAlignmentLandmarker",
@@ -175,11 +184,13 @@ __all__ = [
     "ridge_predict",
     # runs, recipes and the grid
     "RunSpec",
+    "TrainedRun",
     "train_au_model",
     "train_or_load",
     "load_au_model",
     "evaluate_checkpoint",
     "protocol_datasets",
+    "Split",
     "RECIPES",
     "QUICK",
     "CPU",
@@ -202,5 +213,7 @@ __all__ = [
     "PUBLISHED",
     # prediction
     "FaceReader",
+    "FaceReading",
+    "Reading",
     "predict",
 ]

@@ -18,14 +18,14 @@ import pandas as pd
 from auheat.config import TrainConfig
 from auheat.data.dataset import PreparedDataset, protocol_datasets
 from auheat.evaluation import PREDICTIONS, evaluate_model, read_predictions
-from auheat.experiment import RunSpec, train_or_load
+from auheat.experiment import RunSpec, TrainedRun, train_or_load
 from auheat.grid import train_runs, zero_prediction
 from auheat.models import FAN, AUModel
 from auheat.recipes import Recipe, landmark_network, runs_folder, synthetic_dataset
 from auheat.stats import Comparison, compare_models
 from auheat.tasks import AUTask
 
-Runs = dict[str, tuple[AUModel, pd.DataFrame]]  # run name -> (last-epoch model, metrics log)
+Runs = dict[str, TrainedRun]  # run name -> its last-epoch model and metrics log
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ class TransferChapter:
     def set_up(cls, recipe: Recipe, config: TrainConfig, fold: int = 0, workers: int = 1) -> TransferChapter:
         """Generate (or read) the data and pretrain (or read) the landmark network."""
         seed = config.seed
-        data = synthetic_dataset("disfa-like", recipe.au_frames_per_subject, seed=seed, progress=False)
-        network, source = landmark_network(recipe, progress=False)
+        data = synthetic_dataset("disfa-like", recipe.au_frames_per_subject, seed=seed)
+        network, source = landmark_network(recipe)
         train_set, test_set = protocol_datasets(data, fold)
         runs = runs_folder(recipe, seed)
         return cls(recipe, config, fold, data, network, source, train_set, test_set, runs, workers)
@@ -90,8 +90,8 @@ class TransferChapter:
 
     def train(self, specs: Mapping[str, RunSpec]) -> Runs:
         """Train the runs not finished in an earlier build (``workers`` at a time), read the others."""
-        train_runs(list(specs.values()), self.runs, workers=self.workers, progress=False)
-        return {name: train_or_load(spec, self.runs, progress=False) for name, spec in specs.items()}
+        train_runs(list(specs.values()), self.runs, workers=self.workers)
+        return {name: train_or_load(spec, self.runs) for name, spec in specs.items()}
 
     def compare(self, a: RunSpec, b: RunSpec, n_resamples: int = 2000) -> Comparison:
         """Run ``a`` minus run ``b`` in mean ICC (of the raw heatmap maximum) on the held-out fold,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from auheat import speed
 from auheat.aus import ACTION_UNITS, DATASET_AUS
+from auheat.progress import progress_hidden
 from auheat.synth.presets import PRESETS
 
 
@@ -166,12 +168,12 @@ def _pretrain_landmarks(args: argparse.Namespace) -> None:
     from auheat.pretraining import pretrain_landmarks
 
     stacks, width = _network_size(args)
-    config, progress = _config(args, landmarks=True), not args.no_progress
+    config = _config(args, landmarks=True)
     # The cache's default network is what every run without --landmark-weights starts from (and
     # what cached runs were trained on): it is replaced only when asked.
     out = _run_folder(args.out)
     target = None if args.set_default else out / LANDMARK_WEIGHTS
-    weights, table = pretrain_landmarks(args.data, stacks, width, config, out, args.resume, progress, target)
+    weights, table = pretrain_landmarks(args.data, stacks, width, config, out, args.resume, target)
     print(table.to_string(float_format="%.4f"))
     if args.set_default:
         print(
@@ -207,7 +209,7 @@ def _train(args: argparse.Namespace) -> None:
         config=_config(args),
     )
     out = _run_folder(args.out)
-    trainer, log = train_au_model(spec, out, resume=args.resume, progress=not args.no_progress)
+    trainer, log = train_au_model(spec, out, resume=args.resume)
     if trainer.rank == 0:
         columns = [c for c in ("epoch", "step", "train_loss", "ICC_mean", "MAE_mean", "seconds") if c in log]
         print(log[columns].to_string(index=False, float_format="%.4f"))
@@ -232,7 +234,6 @@ def _predict(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         device=args.device,
         upsample=args.upsample,
-        progress=not args.no_progress,
     )
     table = result.table
     if table.empty:
@@ -345,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=POSITIVE, default=16, help="faces the AU model reads at once (default 16)"
     )
     pr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    pr.add_argument("--no-progress", action="store_true")
+    pr.add_argument("--no-progress", action="store_true", help="no progress bars")
     pr.set_defaults(func=_predict)
 
     b = sub.add_parser("bench", help="run a benchmark and print its measured ratios")
@@ -357,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        with progress_hidden() if getattr(args, "no_progress", False) else contextlib.nullcontext():
+            args.func(args)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         # A user's mistake (a missing file, a wrong option): the message, not a traceback.
         raise SystemExit(f"auheat {args.command}: {error}") from None

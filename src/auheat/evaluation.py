@@ -18,13 +18,13 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Subset
-from tqdm.auto import tqdm
 
 from auheat.atomic import write_atomically
 from auheat.aus import rescale_points
 from auheat.data.dataset import PreparedDataset
 from auheat.data.inputs import prepare_batch
 from auheat.models.base import AUModel
+from auheat.progress import progress_bar
 from auheat.tasks import AUTask, LandmarkTask
 
 Task = AUTask | LandmarkTask
@@ -59,7 +59,6 @@ def evaluate_model(
     batch_size: int = 32,
     rank: int = 0,
     world: int = 1,
-    progress: bool = False,
     amp_dtype: torch.dtype | None = None,
 ) -> Evaluation:
     """Predict every frame of ``dataset`` (samples, or cached features) and score them with ``task``.
@@ -73,7 +72,7 @@ def evaluate_model(
     share = list(range(rank, len(dataset), world))
     loader = DataLoader(Subset(dataset, share), batch_size=batch_size, shuffle=False)
     parts: dict[str, list[np.ndarray]] = {"raw": [], "answers": [], "peaks": [], "truth": []}
-    for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+    for batch in progress_bar(loader, desc="evaluate", shown=rank == 0, leave=False):
         inputs, landmarks, intensities = prepare_batch(batch, device, input_size)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             output = run_model(model, inputs)

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import torch
@@ -122,9 +122,7 @@ def _resolved_or_none(path: str | Path | None, stacks: int, width: int) -> Landm
         return None
 
 
-def train_au_model(
-    spec: RunSpec, out: str | Path, resume: bool = False, progress: bool = True
-) -> tuple[Trainer, pd.DataFrame]:
+def train_au_model(spec: RunSpec, out: str | Path, resume: bool = False) -> tuple[Trainer, pd.DataFrame]:
     """Train the run ``spec`` describes into ``out``; returns the trainer and its metrics log.
 
     ``config.val_subjects`` training subjects (the last ones, by name) are held out as the
@@ -153,7 +151,7 @@ def train_au_model(
         "val_subjects": list(val.subjects) if val is not None else [],
     }
     task = AUTask(train.aus, spec.design, loss_name=config.loss, foreground_weight=config.foreground_weight)
-    trainer = Trainer(model, task, train, test, out, config, info, progress, val_set=val)
+    trainer = Trainer(model, task, train, test, out, config, info, val_set=val)
     return trainer, trainer.fit(resume=resume)
 
 
@@ -220,7 +218,14 @@ def finished(out: str | Path) -> bool:
     return log.exists() and run_finished(read_log(log))
 
 
-def train_or_load(spec: RunSpec, root: str | Path, progress: bool = True) -> tuple[AUModel, pd.DataFrame]:
+class TrainedRun(NamedTuple):
+    """A finished run, as :func:`train_or_load` gives it."""
+
+    model: AUModel  # the last epoch's, in eval mode
+    log: pd.DataFrame  # its metrics log (auheat.train.read_log)
+
+
+def train_or_load(spec: RunSpec, root: str | Path) -> TrainedRun:
     """The model of the finished run ``spec`` in its folder under ``root``
     (:meth:`RunSpec.folder`) and its metrics log, training (or resuming) it first if it has not
     finished its budget.
@@ -230,6 +235,6 @@ def train_or_load(spec: RunSpec, root: str | Path, progress: bool = True) -> tup
     out = spec.folder(root)
     with made_once(out):
         if not finished(out):
-            train_au_model(spec, out, resume=(out / LAST).exists(), progress=progress)
+            train_au_model(spec, out, resume=(out / LAST).exists())
     model, _ = load_au_model(out / LAST)
-    return model, read_log(out / LOG)
+    return TrainedRun(model, read_log(out / LOG))

@@ -22,7 +22,6 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from auheat.aus import rescale_points
 from auheat.checkpoint import read_info
@@ -31,6 +30,7 @@ from auheat.data.dataset import protocol_datasets
 from auheat.evaluation import PREDICTIONS, read_predictions
 from auheat.experiment import RunSpec, finished, train_or_load
 from auheat.models import get_method
+from auheat.progress import progress_bar, progress_hidden
 from auheat.stats import localisation_error
 from auheat.tasks import AUTask
 from auheat.train import LAST, LOG, read_log
@@ -47,9 +47,7 @@ PUBLISHED = pd.DataFrame(
 )
 
 
-def train_runs(
-    specs: Sequence[RunSpec], root: str | Path, workers: int = 1, progress: bool = True
-) -> list[Path]:
+def train_runs(specs: Sequence[RunSpec], root: str | Path, workers: int = 1) -> list[Path]:
     """Train (or resume) every run that has not finished its budget, ``workers`` at a time, in
     its folder under ``root`` (:meth:`RunSpec.folder`); returns the folders, in order.
 
@@ -65,20 +63,21 @@ def train_runs(
     )
     if workers <= 1 or len(pending) <= 1:
         for spec in pending:
-            train_or_load(spec, root, progress)
+            train_or_load(spec, root)
         return folders
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch state
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         jobs = [pool.submit(_train_in_worker, spec, root, threads) for spec in pending]
-        for job in tqdm(as_completed(jobs), total=len(jobs), desc="runs", disable=not progress):
+        for job in progress_bar(as_completed(jobs), total=len(jobs), desc="runs"):
             job.result()  # a failed run raises here, with its own traceback
     return folders
 
 
 def _train_in_worker(spec: RunSpec, root: str | Path, threads: int) -> None:
     torch.set_num_threads(threads)
-    train_or_load(spec, root, progress=False)
+    with progress_hidden():  # a worker's bars would cut through the parent's bar of runs
+        train_or_load(spec, root)
 
 
 class Grid(NamedTuple):
@@ -112,7 +111,6 @@ def run_grid(
     *,
     seeds: Sequence[int] = (0,),
     landmark_weights: str | Path | None = None,
-    progress: bool = True,
     workers: int = 1,
 ) -> Grid:
     """Train (or read) every run of the grid and collect its scores and learning curves.
@@ -155,7 +153,7 @@ def run_grid(
         for count in subject_counts
         for seed in seeds
     ]
-    folders = train_runs([spec for _, _, spec in cells], root, workers, progress)
+    folders = train_runs([spec for _, _, spec in cells], root, workers)
     scores, curves, runs = [], [], []
     for (name, seed, spec), out in zip(cells, folders, strict=True):
         log, info = read_log(out / LOG), read_info(out / LAST)

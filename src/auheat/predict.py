@@ -42,6 +42,7 @@ from auheat.experiment import load_au_model
 from auheat.heatmaps import decode_heatmaps
 from auheat.models.base import AUModel
 from auheat.pretraining import landmark_residual
+from auheat.progress import progress_bar
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -128,6 +129,14 @@ class Reading(NamedTuple):
     peaks: np.ndarray
 
 
+class FaceReading(NamedTuple):
+    """One face of a photo, aligned and read (:meth:`FaceReader.read_face`)."""
+
+    crop: np.ndarray  # [256, 256, 3] uint8, the aligned face
+    landmarks: np.ndarray  # [68, 2], its landmarks in crop pixels
+    reading: Reading  # for a batch of one face
+
+
 class FaceReader:
     """A trained AU model, ready to read aligned faces (:meth:`load` reads an ``auheat train``
     checkpoint).
@@ -162,11 +171,11 @@ class FaceReader:
         peaks = rescale_points(decode_heatmaps(output).locations, output.shape[-1], crops.shape[1])
         return Reading(intensities, output.cpu().numpy(), peaks.cpu().numpy())
 
-    def read_face(self, image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, Reading]:
-        """One face: its aligned crop [256, 256, 3], its landmarks in crop pixels, and the reading."""
+    def read_face(self, image: np.ndarray, landmarks: np.ndarray) -> FaceReading:
+        """One face of ``image``, found by its [68, 2] ``landmarks``: aligned, then read."""
         matrix = alignment_matrix(landmarks)
         crop = warp_image(image, matrix, CROP_SIZE)
-        return crop, apply_affine(matrix, landmarks), self(crop[None])
+        return FaceReading(crop, apply_affine(matrix, landmarks), self(crop[None]))
 
 
 @dataclass
@@ -195,7 +204,6 @@ def predict(
     batch_size: int = 16,
     device: str = "cpu",
     upsample: int = 0,
-    progress: bool = True,
 ) -> Prediction:
     """AU intensities of every face of ``source``: an image, a video or a folder of both.
 
@@ -228,7 +236,7 @@ def predict(
         Path(overlays).mkdir(parents=True, exist_ok=True)
     state = _Run(reader, landmarker, device, upsample, given, overlays, batch_size)
     total = sum(video_info(f)[0] for f in files)
-    with tqdm(total=total, desc="predict", unit="frame", disable=not progress) as bar:
+    with progress_bar(total=total, desc="predict", unit="frame") as bar:
         for path in files:
             state.read_file(path, bar)
     table = pd.DataFrame(state.rows, columns=table_columns(reader.aus))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -77,24 +78,44 @@ def landmarks_in_crop(
     return LandmarkTask().predict(output, input_size)[0].cpu().numpy()
 
 
+class PhotoLandmarks(NamedTuple):
+    """One annotated photo, cropped as the training faces are, with two sets of landmarks."""
+
+    crop: np.ndarray  # [S, S, 3] uint8
+    truth: np.ndarray  # [68, 2] its annotated landmarks, crop pixels
+    predicted: np.ndarray  # [68, 2] the network's, crop pixels
+
+
+def photo_landmarks(
+    network: torch.nn.Module, framing: Framing, input_size: int, device: str = "cpu"
+) -> dict[str, PhotoLandmarks]:
+    """The network's landmarks on every annotated real photo (:data:`auheat.data.photos.PHOTOS`),
+    cropped from its ground-truth landmark box with the training faces' :class:`Framing`, as a
+    face detector tuned to them would."""
+    network.eval()
+    found = {}
+    for name in PHOTOS:
+        photo = load_photo(name)
+        matrix = framing.matrix(photo.landmarks, input_size)
+        predicted = landmarks_in_crop(network, photo.image, matrix, input_size, device)
+        crop = warp_image(photo.image, matrix, input_size)
+        found[name] = PhotoLandmarks(crop, apply_affine(matrix, photo.landmarks), predicted)
+    return found
+
+
 def photo_nme(
     network: torch.nn.Module, framing: Framing, input_size: int, device: str = "cpu"
 ) -> pd.DataFrame:
-    """NME of ``network`` on every annotated real photo, cropped from its ground-truth landmark box.
+    """NME of ``network`` on every annotated real photo (:func:`photo_landmarks`).
 
-    Returns a table with one row per photo: its NME (inter-ocular). The crop uses the training
-    faces' :class:`Framing`, as a face detector tuned to them would.
+    Returns a table with one row per photo: its NME (inter-ocular).
     """
-    rows, names = [], []
-    network.eval()
-    for name in PHOTOS:
-        image, landmarks = load_photo(name)
-        matrix = framing.matrix(landmarks, input_size)
-        predicted = landmarks_in_crop(network, image, matrix, input_size, device)
-        truth = apply_affine(matrix, landmarks)
-        rows.append({"NME": float(normalised_errors(truth[None], predicted[None])[0]), "faces": 1})
-        names.append(name)
-    return pd.DataFrame(rows, index=pd.Index(names, name="faces"))
+    found = photo_landmarks(network, framing, input_size, device)
+    rows = [
+        {"NME": float(normalised_errors(p.truth[None], p.predicted[None])[0]), "faces": 1}
+        for p in found.values()
+    ]
+    return pd.DataFrame(rows, index=pd.Index(list(found), name="faces"))
 
 
 def mean_shape_errors(train: PreparedDataset, test: PreparedDataset) -> np.ndarray:
@@ -114,7 +135,6 @@ def pretrain_landmarks(
     config: TrainConfig | None = None,
     out: str | Path | None = None,
     resume: bool = False,
-    progress: bool = True,
     weights: str | Path | None = None,
 ) -> tuple[Path, pd.DataFrame]:
     """Train a FAN on a prepared landmark dataset (SynthFACS's ``landmarks`` preset) and cache it.
@@ -144,7 +164,6 @@ def pretrain_landmarks(
         out,
         config,
         info={"stacks": stacks, "width": width},
-        progress=progress,
     )
     trainer.fit(resume=resume)
     load_checkpoint(out / LAST, network)

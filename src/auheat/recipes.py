@@ -131,16 +131,16 @@ PAPER = Recipe(
 RECIPES: dict[str, Recipe] = {r.name: r for r in (QUICK, CPU, PAPER)}
 
 
-def synthetic_dataset(preset: str, frames_per_subject: int, seed: int = 0, progress: bool = True) -> Path:
+def synthetic_dataset(preset: str, frames_per_subject: int, seed: int = 0) -> Path:
     """A SynthFACS dataset, generated on first use and cached (same arguments, same bytes)."""
     root = cache_dir() / "datasets" / f"{preset}-f{frames_per_subject}-s{seed}"
     with made_once(root):
         if not (root / "meta.json").is_file():
-            generate_dataset(preset, root, frames_per_subject, seed=seed, progress=progress)
+            generate_dataset(preset, root, frames_per_subject, seed=seed)
     return root
 
 
-def shorter_prior(recipe: Recipe, epochs: int, progress: bool = True) -> Path:
+def shorter_prior(recipe: Recipe, epochs: int) -> Path:
     """The weights of the recipe's landmark network pretrained for ``epochs`` instead of its own
     epochs, on the same faces: a weaker prior to measure what the pretraining buys.
 
@@ -153,13 +153,13 @@ def shorter_prior(recipe: Recipe, epochs: int, progress: bool = True) -> Path:
     weights = run / "weights.safetensors"
     with made_once(run):
         if not weights.is_file():
-            data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject, progress=progress)
+            data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject)
             config, resume = replace(recipe.landmark_config(), epochs=epochs), (run / LAST).exists()
-            pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, resume, progress, weights)
+            pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, resume, weights)
     return weights
 
 
-def landmark_network(recipe: Recipe, progress: bool = True) -> tuple[FAN, str]:
+def landmark_network(recipe: Recipe) -> tuple[FAN, str]:
     """The recipe's pretrained landmark network and where its weights came from.
 
     Weights are resolved by :func:`auheat.models.weights.landmark_network` (real 2DFAN4 where
@@ -172,8 +172,8 @@ def landmark_network(recipe: Recipe, progress: bool = True) -> tuple[FAN, str]:
         try:
             resolve_landmark_weights(None, recipe.stacks, recipe.width)
         except FileNotFoundError:
-            data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject, progress=progress)
+            data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject)
             config, resume = recipe.landmark_config(), (run / LAST).exists()
-            pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, resume, progress)
+            pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, resume)
     network, found = weights.landmark_network(recipe.stacks, recipe.width, recipe.input_size)
     return network, f"{found.source}: {found.path}"

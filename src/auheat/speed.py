@@ -37,6 +37,7 @@ from auheat.heatmaps import (
     encode_heatmaps,
     fan_size_rule,
 )
+from auheat.progress import progress_hidden
 from auheat.timing import median_time, median_times
 
 
@@ -202,8 +203,9 @@ def bench_train(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    with tempfile.TemporaryDirectory() as folder:
-        root = generate_dataset("disfa-like", f"{folder}/data", frames_per_subject, seed=seed, progress=False)
+    # No bars: they would print inside the timed steps.
+    with tempfile.TemporaryDirectory() as folder, progress_hidden():
+        root = generate_dataset("disfa-like", f"{folder}/data", frames_per_subject, seed=seed)
         train = PreparedDataset(root, "train", 0)
         rows = _time_methods(train, FAN(1, width), steps, batch, input_size, seed, folder)
     table = pd.DataFrame(rows)
@@ -251,7 +253,6 @@ def _time_methods(train, fan, steps: int, batch: int, input_size: int, seed: int
                 None,
                 f"{folder}/{method}",
                 config,
-                progress=False,
                 input_cache=f"{folder}/inputs",
             )
             built = time.perf_counter() - start

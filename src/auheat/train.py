@@ -37,7 +37,6 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
-from tqdm.auto import tqdm
 
 from auheat.atomic import write_atomically
 from auheat.checkpoint import load_checkpoint, save_checkpoint
@@ -55,6 +54,7 @@ from auheat.evaluation import (
 )
 from auheat.metrics import UNDEFINED_SCORE
 from auheat.models.base import AUModel
+from auheat.progress import progress_bar
 from auheat.tasks import AUTask, fit_calibration
 
 #: File names in a run folder: the last checkpoint, the best one, the metrics log.
@@ -119,7 +119,6 @@ class Trainer:
         config: the run's choices.
         info: extra JSON-able facts stored in checkpoints (e.g. the method and its options, so
             ``auheat evaluate`` can rebuild the model).
-        progress: show progress bars (rank 0 only).
         val_set: a validation set (subjects held out of the training set); scored at every
             evaluation, logged with the prefix ``val_``, and the only set that picks
             ``best.safetensors``. Without it no best checkpoint is written: choosing an epoch on
@@ -137,7 +136,6 @@ class Trainer:
         out: str | Path,
         config: TrainConfig | None = None,
         info: dict[str, Any] | None = None,
-        progress: bool = True,
         val_set: Dataset | None = None,
         input_cache: str | Path | None = None,
     ) -> None:
@@ -154,7 +152,6 @@ class Trainer:
         self.rank, self.world = _distributed()
         self.device = self._device()
         self.out = Path(out)
-        self.progress = progress and self.rank == 0
         self.input_cache = input_cache
         self.info = dict(info or {})
         self.model = model.to(self.device)
@@ -218,9 +215,9 @@ class Trainer:
         if dataset is None:
             return None
         if c.cache_inputs and isinstance(dataset, PreparedDataset) and dataset.transform is None:
-            dataset = CachedInputs(dataset, c.input_size, self.input_cache, progress=self.progress)
+            dataset = CachedInputs(dataset, c.input_size, self.input_cache)
         if self.caches_features:
-            dataset = FeatureCache(self.model, dataset, self.device, c.input_size, progress=self.progress)
+            dataset = FeatureCache(self.model, dataset, self.device, c.input_size)
         return dataset
 
     @property
@@ -310,9 +307,8 @@ class Trainer:
         while self.epoch < self.epochs:
             self.sampler.set_epoch(self.epoch)
             self.network.train()
-            for batch in tqdm(
-                self.loader, desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not self.progress
-            ):
+            epoch = f"epoch {self.epoch + 1}/{self.epochs}"
+            for batch in progress_bar(self.loader, desc=epoch, shown=self.rank == 0):
                 losses.append(self.train_step(batch))
             self.epoch += 1
             if self.epoch not in self.logged_epochs:
@@ -416,7 +412,6 @@ class Trainer:
             self.config.batch_size,
             rank=self.rank,
             world=self.world,
-            progress=self.progress,
             amp_dtype=self.amp_dtype,
         )
 

@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -421,9 +421,14 @@ class PreparedDataset(torch.utils.data.Dataset):
         )
 
 
-def protocol_datasets(
-    data: str | Path, fold: int | None = None, test_split: str = "test"
-) -> tuple[PreparedDataset, PreparedDataset]:
+class Split(NamedTuple):
+    """The two sides of a protocol: the frames a run trains on and those it is tested on."""
+
+    train: PreparedDataset
+    test: PreparedDataset
+
+
+def protocol_datasets(data: str | Path, fold: int | None = None, test_split: str = "test") -> Split:
     """The (train, test) pair of a prepared dataset's protocol.
 
     A ``split`` protocol trains on ``train`` and tests on ``test_split``; a ``folds`` protocol
@@ -436,7 +441,7 @@ def protocol_datasets(
             raise ValueError(
                 f"{data} has {folds} subject-independent folds: choose one with --fold 0..{folds - 1}"
             )
-        return PreparedDataset(data, "train", fold), PreparedDataset(data, "test", fold)
+        return Split(PreparedDataset(data, "train", fold), PreparedDataset(data, "test", fold))
     if fold is not None:
         raise ValueError(f"{data} has a train/test split, not folds: leave --fold out")
-    return PreparedDataset(data, "train"), PreparedDataset(data, test_split)
+    return Split(PreparedDataset(data, "train"), PreparedDataset(data, test_split))

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from auheat.atomic import write_atomically
 from auheat.aus import rescale_points
 from auheat.cache import cache_dir
 from auheat.data.dataset import FRAMES_FILE, LANDMARKS_FILE, PreparedDataset
+from auheat.progress import progress_bar
 
 
 def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -53,7 +53,6 @@ class CachedInputs(Dataset):
         folder: where the ``.npy`` files live (default ``<cache>/inputs``). A file's name is a
             digest of the dataset's folder, its frames.csv and landmarks.npy (size and time), the
             selected rows and the input size, so an edited dataset is decoded again.
-        progress: a progress bar while decoding.
     """
 
     def __init__(
@@ -61,7 +60,6 @@ class CachedInputs(Dataset):
         dataset: PreparedDataset,
         input_size: int,
         folder: str | Path | None = None,
-        progress: bool = True,
     ) -> None:
         if dataset.transform is not None:
             raise ValueError(
@@ -80,7 +78,7 @@ class CachedInputs(Dataset):
         self._subjects = dataset.frames["subject"].to_numpy(dtype=object)
         path = Path(folder or cache_dir() / "inputs") / f"{self.key()}.npy"
         if not path.is_file():
-            images = self._decode(progress)
+            images = self._decode()
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(path, lambda f: np.save(f, images))
         self.images = np.load(path, mmap_mode="r")
@@ -98,14 +96,14 @@ class CachedInputs(Dataset):
             f"{self.dataset.meta['name']}-{self.input_size}px-{hashlib.sha1(text.encode()).hexdigest()[:16]}"
         )
 
-    def _decode(self, progress: bool) -> np.ndarray:
+    def _decode(self) -> np.ndarray:
         s = self.input_size
         images = np.empty((len(self.dataset), 3, s, s), np.uint8)
         # A generator of its own: iterating a DataLoader draws a seed, which must not move the
         # global random state (a cached run then trains exactly as an uncached one).
         loader = DataLoader(self.dataset, batch_size=64, shuffle=False, generator=torch.Generator())
         start = 0
-        for batch in tqdm(loader, desc=f"decoding {self.meta['name']} at {s} px", disable=not progress):
+        for batch in progress_bar(loader, desc=f"decoding {self.meta['name']} at {s} px"):
             resized = resize_images(batch["image"], s).numpy()
             images[start : start + len(resized)] = resized
             start += len(resized)
@@ -203,7 +201,6 @@ class FeatureCache(Dataset):
         device: torch.device,
         input_size: int,
         batch_size: int = 64,
-        progress: bool = True,
     ) -> None:
         self.aus = getattr(dataset, "aus", None)
         self.intensities = getattr(dataset, "intensities", None)
@@ -211,7 +208,7 @@ class FeatureCache(Dataset):
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator())
         features, landmarks, intensities = [], [], []
         with torch.no_grad():
-            for batch in tqdm(loader, desc="frozen features", disable=not progress, leave=False):
+            for batch in progress_bar(loader, desc="frozen features", leave=False):
                 images, points, labels = prepare_batch(batch, device, input_size)
                 features.append([f.cpu() for f in model.frozen_features(images)])
                 landmarks.append(points.cpu())

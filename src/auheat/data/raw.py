@@ -30,6 +30,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -52,7 +53,14 @@ class RawDataError(ValueError):
     """A raw dataset file is missing, unreadable or inconsistent; the message names it."""
 
 
-def read_intensity_file(path: str | Path, unknown: float | None = 9) -> tuple[pd.Series, dict[int, int]]:
+class IntensityFile(NamedTuple):
+    """One AU's label file, read."""
+
+    labels: pd.Series  # float intensities (NaN = unknown) indexed by frame number, sorted
+    lines: dict[int, int]  # each frame's line number in the file (1-based), for error messages
+
+
+def read_intensity_file(path: str | Path, unknown: float | None = 9) -> IntensityFile:
     """Read one AU's intensity labels.
 
     Args:
@@ -119,7 +127,7 @@ def read_intensity_file(path: str | Path, unknown: float | None = 9) -> tuple[pd
         frames.append(frame)
         intensities.append(value)
     labels = pd.Series(intensities, index=pd.Index(frames, name="frame"), dtype="float64").sort_index()
-    return labels, lines
+    return IntensityFile(labels, lines)
 
 
 def iter_video(path: str | Path) -> Iterator[tuple[int, np.ndarray]]:

@@ -7,6 +7,7 @@ Each script adds its own layout options (where the videos and labels are), build
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from auheat.data.layouts import Layout
 from auheat.data.prepare import PreparationError, PreparationInterrupted, PrepareOptions, prepare_dataset
 from auheat.data.protocols import load_protocol
 from auheat.data.report import REPORT_JSON, REPORT_MD, frames_lost
+from auheat.progress import progress_hidden
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,18 +115,18 @@ def run(args: argparse.Namespace, make_layout: Callable[[], Layout], script: str
             missing_labels=args.missing_labels,
             on_damaged=args.on_damaged,
         )
-        out = prepare_dataset(
-            layout,
-            args.out,
-            options,
-            workers=args.workers,
-            work=args.work,
-            overwrite=args.overwrite,
-            skip_failed=args.skip_failed,
-            keep_shards=args.keep_shards,
-            generator={"script": script, "argv": sys.argv[1:]},
-            progress=not args.no_progress,
-        )
+        with progress_hidden() if args.no_progress else contextlib.nullcontext():
+            out = prepare_dataset(
+                layout,
+                args.out,
+                options,
+                workers=args.workers,
+                work=args.work,
+                overwrite=args.overwrite,
+                skip_failed=args.skip_failed,
+                keep_shards=args.keep_shards,
+                generator={"script": script, "argv": sys.argv[1:]},
+            )
     except PreparationInterrupted as error:
         print(f"{script}: {error}", file=sys.stderr)
         raise SystemExit(130) from None

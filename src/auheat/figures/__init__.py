@@ -36,6 +36,7 @@ from auheat.figures.landmarks import (
     plot_landmark_heatmaps,
     plot_landmark_predictions,
     plot_landmark_training,
+    plot_photo_landmarks,
 )
 from auheat.figures.photos import plot_face_reading, plot_found_faces
 from auheat.figures.style import BOOK_STYLE, OKABE_ITO, use_book_style
@@ -92,6 +93,7 @@ __all__ = [
     "plot_label_histograms",
     "plot_landmark_heatmaps",
     "plot_landmark_predictions",
+    "plot_photo_landmarks",
     "plot_landmark_training",
     "plot_learning_curves",
     "plot_loss_ratios",

@@ -7,7 +7,7 @@ Every function draws with matplotlib and returns the :class:`~matplotlib.figure.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
@@ -32,6 +32,7 @@ from auheat.figures.synth import plot_faces
 
 if TYPE_CHECKING:
     from auheat.models.backbone import FanFeatures
+    from auheat.pretraining import PhotoLandmarks
 
 TRUTH_COLOUR, PREDICTION_COLOUR = "#4fc3f7", "#ff7043"
 
@@ -73,6 +74,15 @@ def plot_landmark_predictions(
         _draw_landmark_pair(ax, check_landmarks(truth), check_landmarks(predicted))
     fig.axes[0].legend(loc="lower left", fontsize=7, framealpha=0.85)
     return fig
+
+
+def plot_photo_landmarks(found: Mapping[str, PhotoLandmarks], title: str, nme: pd.Series, **kwargs) -> Figure:
+    """:func:`plot_landmark_predictions` of the annotated photos a network read
+    (:func:`auheat.pretraining.photo_landmarks`), each titled by its name, ``title`` and its NME
+    (``nme``, indexed by photo name); ``kwargs`` go to that function."""
+    crops, truths, predictions = zip(*((p.crop, p.truth, p.predicted) for p in found.values()), strict=True)
+    titles = [f"{name}, {title}\nNME {nme[name]:.3f}" for name in found]
+    return plot_landmark_predictions(crops, truths, predictions, titles, **kwargs)
 
 
 def plot_landmark_heatmaps(

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from auheat import __version__
 from auheat.data.align import alignment_matrix
 from auheat.data.dataset import au_column, save_image
 from auheat.data.protocols import PROTOCOL_COLUMNS
 from auheat.data.writer import DatasetWriter
+from auheat.progress import progress_bar
 from auheat.synth import SYNTH_AUS, Pose, render_face, sample_capture, sample_identity
 from auheat.synth.presets import Preset, get_preset
 from auheat.synth.sessions import SESSION_AUS, TimeCourse, sample_subject_style, simulate_session
@@ -211,7 +211,6 @@ def generate_dataset(
     seed: int = 0,
     workers: int | None = None,
     overwrite: bool = False,
-    progress: bool = True,
 ) -> Path:
     """Render a synthetic dataset into ``out`` in the prepared-dataset format.
 
@@ -223,7 +222,6 @@ def generate_dataset(
         seed: non-negative int; the same seed and parameters give a byte-identical dataset.
         workers: worker processes; None: every available core. 1 renders in this process.
         overwrite: replace an existing dataset at ``out``.
-        progress: show a progress bar (faces rendered).
 
     Returns:
         the dataset folder, ready for :class:`auheat.data.dataset.PreparedDataset`.
@@ -260,7 +258,7 @@ def generate_dataset(
         first_row = dict(zip(tasks, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
         with (
             _rendered_chunks(job, tasks, min(workers, len(tasks))) as chunks,
-            tqdm(total=len(rows), unit="face", desc=f"synth {preset.name}", disable=not progress) as bar,
+            progress_bar(total=len(rows), unit="face", desc=f"synth {preset.name}") as bar,
         ):
             for task, landmarks in chunks:
                 start = first_row[task]

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from auheat.aus import MAX_INTENSITY, get_au
 from auheat.figures import PageControl, draw_heatmap
+from auheat.predict import FaceReading
 from auheat.widgets._page import WithPageVersion, show_in, widgets
 
 
@@ -29,7 +30,7 @@ class PhotoExplorer(WithPageVersion, widgets.VBox):
 
     def __init__(
         self,
-        readings: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+        readings: Mapping[str, FaceReading],
         aus: tuple[int, ...],
         photo: str | None = None,
         au: int = 12,
@@ -39,7 +40,11 @@ class PhotoExplorer(WithPageVersion, widgets.VBox):
         dpi: int = 90,
     ) -> None:
         if not readings:
-            raise ValueError("readings is empty: give at least one photo's (crop, heatmaps, intensities)")
+            raise ValueError("readings is empty: give at least one photo's FaceReader.read_face")
+        # photo -> (aligned crop [S, S, 3], heatmaps [K, h, h], intensities [K]) of its one face
+        readings = {
+            name: (r.crop, r.reading.heatmaps[0], r.reading.intensities[0]) for name, r in readings.items()
+        }
         for name, (_, heatmaps, levels) in readings.items():
             if np.shape(heatmaps)[0] != len(aus) or np.shape(levels) != (len(aus),):
                 raise ValueError(f"{name}: heatmaps [K, h, h] and intensities [K] must match {len(aus)} AUs")
@@ -128,7 +133,7 @@ class PhotoExplorer(WithPageVersion, widgets.VBox):
 
 
 def photo_explorer(
-    readings: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    readings: Mapping[str, FaceReading],
     aus: tuple[int, ...],
     photo: str | None = None,
     au: int = 12,
@@ -136,8 +141,8 @@ def photo_explorer(
     """Explore a model's heatmaps on real faces.
 
     Args:
-        readings: photo name -> (aligned crop [S, S, 3], heatmaps [K, h, h], intensities [K]),
-            e.g. from :meth:`auheat.predict.FaceReader.read_face`.
+        readings: photo name -> its face, aligned and read by a heatmap model
+            (:meth:`auheat.predict.FaceReader.read_face`).
         aus: the model's K AU numbers.
         photo, au: what is drawn first (au 0: the maximum over all AUs).
 
