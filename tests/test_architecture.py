@@ -10,8 +10,19 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "auheat"
 # Lowest first. A module imports only from its own layer or the ones below (the package's
 # own __version__ aside), so each layer can be read, tested and taught without those above it.
 LAYERS = (
-    ("atomic", "cache", "checkpoint", "progress", "timing", "aus", "heatmaps", "metrics", "stats"),
-    ("data",),
+    (
+        "atomic",
+        "cache",
+        "checkpoint",
+        "progress",
+        "timing",
+        "aus",
+        "mean_face",
+        "heatmaps",
+        "metrics",
+        "stats",
+    ),
+    ("data", "landmarkers"),
     ("synth",),
     ("models",),
     ("config", "tasks", "evaluation", "train", "pretraining", "prior"),

@@ -192,8 +192,8 @@ def test_run_grid_trains_each_run_once_and_reports_last_epoch_scores(disfa, tmp_
 
 def test_a_changed_configuration_is_a_new_run(disfa, tmp_path, monkeypatch):
     from auheat.config import TrainConfig
-    from auheat.data.faces import FAN4_CHECKPOINT
     from auheat.experiment import RunSpec
+    from auheat.landmarkers import FAN4_CHECKPOINT
 
     base = RunSpec(disfa, "finetune", fold=0, width=16, config=TrainConfig(epochs=1, input_size=64))
     same = RunSpec(disfa, "finetune", fold=0, width=16, config=TrainConfig(epochs=1, input_size=64))

@@ -562,7 +562,7 @@ def test_face_reading_draws_every_au_and_a_bar_per_answer(reading):
 
 
 def test_found_faces_draw_a_box_and_landmarks_per_face(crop, landmarks):
-    from auheat.data.faces import Face
+    from auheat.landmarkers import Face
 
     faces = [Face.from_landmarks(landmarks.astype(np.float64))]
     fig = plot_found_faces([crop, crop], [faces, []], ["one", "none"], ncols=2)
@@ -616,7 +616,7 @@ def test_the_book_style_sets_a_colour_blind_safe_cycle_and_legible_type():
 
 def test_photo_landmarks_are_drawn_one_panel_per_photo_titled_with_its_nme(crop, landmarks):
     from auheat.figures import plot_photo_landmarks
-    from auheat.pretraining import PhotoLandmarks
+    from auheat.landmarkers import PhotoLandmarks
 
     found = {
         "a": PhotoLandmarks(crop, landmarks, landmarks + 3),

@@ -10,11 +10,10 @@ from PIL import Image
 
 from auheat.checkpoint import save_checkpoint
 from auheat.cli import main
-from auheat.data.faces import DlibLandmarker, Face, make_landmarker
 from auheat.data.photos import load_photo
+from auheat.landmarkers import DlibLandmarker, Face, landmark_residual, make_landmarker
 from auheat.models import FAN, build_model
 from auheat.predict import FaceReader, predict, table_columns
-from auheat.pretraining import landmark_residual
 
 AUS = (6, 12, 25)
 
@@ -246,7 +245,7 @@ def test_face_alignment_landmarker_runs_2dfan4_in_a_box_with_its_weights_present
     from face_alignment.detection.sfd.net_s3fd import s3fd
     from face_alignment.models import FAN as FaceAlignmentFAN
 
-    from auheat.data.faces import FaceAlignmentLandmarker, face_alignment_weights
+    from auheat.landmarkers import FaceAlignmentLandmarker, face_alignment_weights
 
     # numba compiles face_alignment's heatmap decoder on its first call, about 15 s on two cores;
     # the test runs the decoder's Python originals, the same arithmetic.

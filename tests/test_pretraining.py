@@ -5,8 +5,9 @@ from auheat.config import TrainConfig
 from auheat.data.align import apply_affine, box_matrix
 from auheat.data.protocols import split_protocol
 from auheat.data.writer import DatasetWriter
+from auheat.landmarkers import Framing
 from auheat.models.weights import resolve_landmark_weights
-from auheat.pretraining import Framing, pretrain_landmarks
+from auheat.pretraining import pretrain_landmarks
 
 
 def test_box_matrix_maps_the_square_onto_the_crop_edges():
@@ -72,7 +73,7 @@ def test_pretraining_caches_weights_the_resolution_finds_and_scores_real_photos(
 
 
 def test_mean_shape_errors_are_zero_for_identical_faces_and_grow_with_spread(tmp_path):
-    from auheat.pretraining import mean_shape_errors
+    from auheat.landmarkers import mean_shape_errors
 
     class Faces:  # what mean_shape_errors reads of a PreparedDataset
         def __init__(self, landmarks):

@@ -15,8 +15,9 @@ from auheat.data.protocols import split_protocol
 from auheat.data.writer import DatasetWriter
 from auheat.evaluation import PREDICTIONS, evaluate_model, read_predictions
 from auheat.heatmaps import encode_heatmaps
+from auheat.metrics import normalised_errors
 from auheat.models import FAN, build_model
-from auheat.tasks import AUTask, LandmarkTask, fit_calibration, masked_mse, normalised_errors
+from auheat.tasks import AUTask, LandmarkTask, fit_calibration, masked_mse
 from auheat.train import (
     LAST,
     LOG,

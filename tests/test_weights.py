@@ -4,7 +4,7 @@ import pytest
 import torch
 from face_alignment.models import fan as fa_fan
 
-from auheat.data.faces import FAN4_CHECKPOINT
+from auheat.landmarkers import FAN4_CHECKPOINT
 from auheat.models import (
     FAN,
     hub_checkpoint_path,

@@ -22,7 +22,6 @@ from auheat.cache import cache_dir
 from auheat.config import TrainConfig
 from auheat.data.align import align_face, apply_affine, warp_image
 from auheat.data.dataset import PreparedDataset, Split, protocol_datasets, read_frames, read_meta
-from auheat.data.faces import LANDMARKERS, DlibLandmarker, FaceAlignmentLandmarker, make_landmarker
 from auheat.data.inputs import prepare_batch
 from auheat.data.labels import label_columns, showcase_frames
 from auheat.data.photos import PHOTOS, Photo, load_photo
@@ -39,6 +38,16 @@ from auheat.experiment import (
 )
 from auheat.grid import PUBLISHED, Grid, concat_grids, run_grid, train_runs, yardstick_checks, zero_prediction
 from auheat.heatmaps import DESIGNS, decode_heatmaps, encode_heatmaps, labelled_mask, landmark_heatmaps
+from auheat.landmarkers import (
+    LANDMARKERS,
+    DlibLandmarker,
+    FaceAlignmentLandmarker,
+    Framing,
+    NetworkLandmarker,
+    landmark_residual,
+    make_landmarker,
+    photo_nme,
+)
 from auheat.metrics import icc31, mae, pcc, summary_table
 from auheat.models import (
     FAN,
@@ -59,7 +68,7 @@ from auheat.models import (
     reestimate_batchnorm,
 )
 from auheat.predict import FaceReader, FaceReading, Reading, predict
-from auheat.pretraining import Framing, NetworkLandmarker, pretrain_landmarks
+from auheat.pretraining import pretrain_landmarks
 from auheat.prior import landmark_readout, ridge_predict
 from auheat.recipes import (
     CPU,
@@ -133,6 +142,8 @@ __all__ = [
     "DlibLandmarker",
     "FaceAlignmentLandmarker",
     "make_landmarker",
+    "landmark_residual",
+    "photo_nme",
     "DISFA_FOLDS",
     "folds_protocol",
     "split_protocol",

@@ -23,7 +23,7 @@ from auheat.data.dataset import PreparedDataset, protocol_datasets, read_meta
 from auheat.evaluation import Evaluation, evaluate_model
 from auheat.heatmaps import DESIGN_VERSIONS
 from auheat.models import FAN, AUModel, build_model, get_method
-from auheat.models.weights import LandmarkWeights, landmark_network, resolve_landmark_weights
+from auheat.models.weights import LandmarkWeights, pretrained_fan, resolve_landmark_weights
 from auheat.tasks import AUTask
 from auheat.train import LAST, LOG, Trainer, read_log, run_finished
 
@@ -135,7 +135,11 @@ def train_au_model(spec: RunSpec, out: str | Path, resume: bool = False) -> tupl
     if not get_method(spec.method).pretrained:
         backbone, source = FAN(spec.stacks, spec.width), "random initialisation"
     else:
-        backbone, found = landmark_network(spec.stacks, spec.width, config.input_size, spec.landmark_weights)
+        found = resolve_landmark_weights(spec.landmark_weights, spec.stacks, spec.width)
+        # Resolved again inside, as here: face_alignment's 2DFAN4 gives a shorter FAN its first stacks.
+        backbone = pretrained_fan(
+            spec.stacks, spec.width, spec.landmark_weights, input_size=config.input_size
+        )
         source = f"{found.source}: {found.path}"
     model = build_model(spec.method, backbone, train.aus, **spec.options)
     info = {

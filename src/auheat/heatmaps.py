@@ -32,7 +32,7 @@ from typing import Literal, NamedTuple, TypeVar
 
 import torch
 
-from auheat.aus import ACTION_UNITS, MAX_INTENSITY, au_centres, resolve_aus
+from auheat.aus import ACTION_UNITS, MAX_INTENSITY, au_centres, rescale_points, resolve_aus
 
 Design = Literal["fixed", "windowed", "variable", "binary"]
 #: The heatmap target designs, by name (Chapter 1 draws each; :func:`encode_heatmaps`).
@@ -349,3 +349,15 @@ def check_design(design: str) -> None:
     """Raise a ValueError naming the valid designs unless ``design`` is one of them."""
     if design not in DESIGNS:
         raise ValueError(f"unknown design {design!r}; valid designs: {', '.join(DESIGNS)}")
+
+
+def landmarks_from_heatmaps(heatmaps: torch.Tensor, size: int) -> torch.Tensor:
+    """[B, 68, 2] landmarks in the pixels of a ``size`` input, from [B, 68, h, h] landmark heatmaps.
+
+    A landmark is read at its channel's arg-max whatever the sign of the values, as face_alignment
+    does (the channel's minimum is subtracted first); only a constant channel has no arg-max, and
+    gives NaN.
+    """
+    maps = heatmaps.float()
+    maps = maps - maps.amin((-1, -2), keepdim=True)
+    return rescale_points(decode_heatmaps(maps).locations, maps.shape[-1], size)

@@ -102,3 +102,13 @@ def summary_table(y_true, y_pred, aus: Sequence[int]) -> pd.DataFrame:
     table.loc["mean"] = table[["ICC", "MAE", "PCC"]].mean().tolist() + [table["frames"].sum()]
     table["frames"] = table["frames"].astype(int)
     return table
+
+
+def normalised_errors(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Per-face mean point-to-point error over inter-ocular distance (outer eye corners 36, 45).
+
+    Args:
+        truth, predicted: [N, 68, 2] in one pixel frame.
+    """
+    interocular = np.linalg.norm(truth[:, 36] - truth[:, 45], axis=-1)
+    return np.linalg.norm(predicted - truth, axis=-1).mean(-1) / interocular

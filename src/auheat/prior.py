@@ -20,8 +20,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from auheat.data.inputs import prepare_batch
-from auheat.metrics import UNDEFINED_SCORE, icc31
-from auheat.tasks import LandmarkTask, normalised_errors
+from auheat.metrics import UNDEFINED_SCORE, icc31, normalised_errors
+from auheat.tasks import LandmarkTask
 
 READOUT_ALPHA = 100.0  # ridge penalty on standardised coordinates; 1 and 10,000 read less on disfa-like
 
@@ -78,7 +78,7 @@ def landmark_readout(
         One row per set of landmarks, index ``landmarks``: ``labelled`` (the dataset's own),
         ``network`` (what ``network`` finds) and ``mean shape`` (the training frames' mean, the
         same for every frame); columns ``NME`` on the test frames (inter-ocular,
-        :func:`auheat.tasks.normalised_errors`) and ``ICC``, the mean over AUs of the ICC(3,1)
+        :func:`auheat.metrics.normalised_errors`) and ``ICC``, the mean over AUs of the ICC(3,1)
         on the test frames of a ridge regression from the landmarks' coordinates, fitted on the
         training frames (an AU constant on the test frames is left out). The mean shape's
         readout answers every frame alike: its ICC is the floor, 0.

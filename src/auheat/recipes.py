@@ -13,8 +13,8 @@ from pathlib import Path
 
 from auheat.cache import cache_dir, made_once
 from auheat.config import TrainConfig
-from auheat.models import FAN, weights
-from auheat.models.weights import resolve_landmark_weights
+from auheat.models import FAN
+from auheat.models.weights import pretrained_fan, resolve_landmark_weights
 from auheat.pretraining import pretrain_landmarks
 from auheat.synth.generate import generate_dataset
 from auheat.train import LAST
@@ -160,12 +160,14 @@ def shorter_prior(recipe: Recipe, epochs: int) -> Path:
 
 
 def landmark_network(recipe: Recipe) -> tuple[FAN, str]:
-    """The recipe's pretrained landmark network and where its weights came from.
+    """The recipe's pretrained landmark network, made if it is missing, and where its weights came
+    from.
 
-    Weights are resolved by :func:`auheat.models.weights.landmark_network` (real 2DFAN4 where
-    face_alignment has downloaded it and the recipe is 256 wide); when none is found, the network
-    is pretrained on SynthFACS's ``landmarks`` preset and cached. An interrupted pretraining
-    continues where it stopped.
+    Weights are resolved by :func:`auheat.models.weights.resolve_landmark_weights` (real 2DFAN4
+    where face_alignment has downloaded it and the recipe is 256 wide) and loaded by
+    :func:`auheat.models.weights.pretrained_fan`; when none is found, the network is first
+    pretrained on SynthFACS's ``landmarks`` preset and cached. An interrupted pretraining continues
+    where it stopped.
     """
     run = landmark_run_folder(recipe)
     with made_once(run):
@@ -175,5 +177,6 @@ def landmark_network(recipe: Recipe) -> tuple[FAN, str]:
             data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject)
             config, resume = recipe.landmark_config(), (run / LAST).exists()
             pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, resume)
-    network, found = weights.landmark_network(recipe.stacks, recipe.width, recipe.input_size)
+    found = resolve_landmark_weights(None, recipe.stacks, recipe.width)
+    network = pretrained_fan(recipe.stacks, recipe.width, input_size=recipe.input_size)
     return network, f"{found.source}: {found.path}"

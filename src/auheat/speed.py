@@ -307,7 +307,7 @@ def bench_predict(repeats: int = 7, device: str = "cpu", seed: int = 0) -> pd.Da
     landmarker and an AU model of the CPU recipe's size (the weights do not change the cost)."""
     import skimage.data
 
-    from auheat.data.faces import DlibLandmarker
+    from auheat.landmarkers import DlibLandmarker
     from auheat.models import FAN, build_model
     from auheat.predict import FaceReader
     from auheat.recipes import CPU

@@ -20,8 +20,9 @@ from auheat.heatmaps import (
     encode_heatmaps,
     labelled_mask,
     landmark_heatmaps,
+    landmarks_from_heatmaps,
 )
-from auheat.metrics import mae, summary_table
+from auheat.metrics import mae, normalised_errors, summary_table
 
 
 def masked_mse(
@@ -223,16 +224,6 @@ class AUTask:
         return table, record
 
 
-def normalised_errors(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """Per-face mean point-to-point error over inter-ocular distance (outer eye corners 36, 45).
-
-    Args:
-        truth, predicted: [N, 68, 2] in one pixel frame.
-    """
-    interocular = np.linalg.norm(truth[:, 36] - truth[:, 45], axis=-1)
-    return np.linalg.norm(predicted - truth, axis=-1).mean(-1) / interocular
-
-
 @dataclass
 class LandmarkTask:
     """68-point landmark heatmap regression, as FAN is trained.
@@ -259,9 +250,7 @@ class LandmarkTask:
         face_alignment does (the channel's minimum is subtracted first); only a constant channel
         has no arg-max, and gives NaN.
         """
-        last = output[-1].float()
-        last = last - last.amin((-1, -2), keepdim=True)
-        return rescale_points(decode_heatmaps(last).locations, last.shape[-1], size)
+        return landmarks_from_heatmaps(output[-1], size)
 
     def truth(self, landmarks: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor:
         return landmarks

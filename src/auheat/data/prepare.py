@@ -96,7 +96,7 @@ def _check_detector(options: PrepareOptions) -> None:
     """Fail before the work starts, not in every worker, when face_alignment's weights are missing."""
     if options.landmarks is not None:
         return
-    from auheat.data.faces import require_face_alignment_weights
+    from auheat.landmarkers import require_face_alignment_weights
 
     try:
         require_face_alignment_weights()

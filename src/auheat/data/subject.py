@@ -151,7 +151,7 @@ def _detect(options: PrepareOptions, image: np.ndarray) -> np.ndarray | None:
     """face_alignment's landmarks [68, 2] of the largest face, or None when it finds none."""
     global _detector
     if _detector is None:
-        from auheat.data.faces import FaceAlignmentLandmarker  # loads face_alignment only when needed
+        from auheat.landmarkers import FaceAlignmentLandmarker  # loads face_alignment only when needed
 
         _detector = FaceAlignmentLandmarker(options.device)
     faces = _detector.find(image)

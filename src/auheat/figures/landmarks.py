@@ -31,8 +31,8 @@ from auheat.figures._common import (
 from auheat.figures.synth import plot_faces
 
 if TYPE_CHECKING:
+    from auheat.landmarkers import PhotoLandmarks
     from auheat.models.backbone import FanFeatures
-    from auheat.pretraining import PhotoLandmarks
 
 TRUTH_COLOUR, PREDICTION_COLOUR = "#4fc3f7", "#ff7043"
 
@@ -78,7 +78,7 @@ def plot_landmark_predictions(
 
 def plot_photo_landmarks(found: Mapping[str, PhotoLandmarks], title: str, nme: pd.Series, **kwargs) -> Figure:
     """:func:`plot_landmark_predictions` of the annotated photos a network read
-    (:func:`auheat.pretraining.photo_landmarks`), each titled by its name, ``title`` and its NME
+    (:func:`auheat.landmarkers.photo_landmarks`), each titled by its name, ``title`` and its NME
     (``nme``, indexed by photo name); ``kwargs`` go to that function."""
     crops, truths, predictions = zip(*((p.crop, p.truth, p.predicted) for p in found.values()), strict=True)
     titles = [f"{name}, {title}\nNME {nme[name]:.3f}" for name in found]

@@ -29,7 +29,7 @@ def plot_found_faces(
 
     Args:
         images: [H, W, 3] RGB photos.
-        faces: per photo, the :class:`auheat.data.faces.Face` list a landmarker returned.
+        faces: per photo, the :class:`auheat.landmarkers.Face` list a landmarker returned.
         titles: one per photo.
         ncols: panels per row.
         panel_size: side of one panel, inches.

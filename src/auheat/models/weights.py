@@ -28,7 +28,7 @@ from safetensors.torch import save
 from auheat.atomic import write_atomically
 from auheat.cache import cache_dir
 from auheat.checkpoint import MODEL, key_mismatch, open_safetensors
-from auheat.data.faces import hub_checkpoint_path
+from auheat.landmarkers import hub_checkpoint_path
 from auheat.models.backbone import FAN
 
 FAN4_STACKS, FAN4_WIDTH = 4, 256
@@ -124,33 +124,28 @@ def load_landmark_weights(network: FAN, path: str | os.PathLike | None = None) -
     return found
 
 
-def pretrained_fan(stacks: int = 4, width: int = 256, path: str | os.PathLike | None = None) -> FAN:
-    """A FAN with resolved landmark weights, in eval mode."""
-    network = FAN(stacks, width)
-    load_landmark_weights(network, path)
-    return network.eval()
+def pretrained_fan(
+    stacks: int = 4, width: int = 256, path: str | os.PathLike | None = None, input_size: int | None = None
+) -> FAN:
+    """A FAN with resolved landmark weights (:func:`resolve_landmark_weights`), in eval mode.
 
-
-def landmark_network(
-    stacks: int, width: int, input_size: int, path: str | os.PathLike | None = None
-) -> tuple[FAN, LandmarkWeights]:
-    """The pretrained landmark network a run at ``input_size`` starts from, and its weights.
-
-    Every entry point (training, the chapters' recipes, the command line) resolves its network
-    here, so each checks the side the weights were pretrained at: a network pretrained on 64-pixel
-    crops and transferred at 256 would transfer badly, and silently.
+    With ``input_size``, the side of the crops a run will feed it, the weights must have been
+    pretrained at that side: a network pretrained on 64-pixel crops and transferred at 256 would
+    transfer badly, and silently. Every run (training, the chapters' recipes, the command line)
+    gets its network here with its input size.
     """
-    found = resolve_landmark_weights(path, stacks, width)
+    network = FAN(stacks, width)
+    found = load_landmark_weights(network, path)
     trained_at = FAN4_INPUT_SIZE if found.source == "face_alignment" else None
     if found.path.suffix == ".safetensors":
         trained_at = trained_input_size(found.path)
-    if trained_at is not None and trained_at != input_size:
+    if input_size is not None and trained_at is not None and trained_at != input_size:
         raise ValueError(
             f"{found.path} was pretrained at input size {trained_at}, but this run's input size is "
             f"{input_size}: run at {trained_at}, or pretrain again at {input_size} "
             f"(`auheat pretrain-landmarks --input-size {input_size} --set-default` replaces them)"
         )
-    return pretrained_fan(stacks, width, found.path), found
+    return network.eval()
 
 
 def save_landmark_weights(
