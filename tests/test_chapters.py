@@ -34,8 +34,10 @@ def test_the_chapter_trains_its_runs_where_the_grid_reads_them_and_scores_them_a
     assert "test (held out)" in chapter.summary() and chapter.landmark_source.startswith("auheat: ")
     spec = chapter.run("finetune")
     assert (spec.fold, spec.width, spec.config) == (1, 16, chapter.config)
-    runs = chapter.train({"fine-tuning": spec, "from scratch": chapter.run("scratch")})
-    assert (spec.folder(chapter.runs) / "last.safetensors").is_file()
+    specs = {"fine-tuning": spec, "from scratch": chapter.run("scratch")}
+    assert chapter.unfinished(specs) == ["fine-tuning", "from scratch"]
+    runs = chapter.train(specs)
+    assert (spec.folder(chapter.runs) / "last.safetensors").is_file() and chapter.unfinished(specs) == []
     # the all-zero yardsticks: the loss of drawing nothing, the MAE of answering 0
     floor = chapter.all_zero_loss()
     last = chapter.last_epochs(runs, floor)

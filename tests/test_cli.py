@@ -140,3 +140,11 @@ def test_predict_benchmark_times_each_step_of_a_frame(capsys):
     assert list(table.index) == ["detect", "landmarks", "align", "AU model", "frame"]
     assert table.loc["AU model", "ratio to AU model"] == 1.0 and (table["ms"] > 0).all()
     assert "one 512x512 frame with one face" in capsys.readouterr().out
+
+
+def test_synth_benchmark_prints_faces_per_cpu_second_against_its_floor(capsys):
+    from auheat.speed import bench_synth
+
+    result = bench_synth(faces=4, runs=1)
+    assert result["faces"] == 4 and result["faces_per_cpu_s"] > 0 and 0 < result["ratio"]
+    assert "faces per CPU-second" in capsys.readouterr().out

@@ -18,7 +18,7 @@ import pandas as pd
 from auheat.config import TrainConfig
 from auheat.data.dataset import PreparedDataset, protocol_datasets
 from auheat.evaluation import PREDICTIONS, evaluate_model, read_predictions
-from auheat.experiment import RunSpec, TrainedRun, train_or_load
+from auheat.experiment import RunSpec, TrainedRun, finished, train_or_load
 from auheat.grid import train_runs, zero_prediction
 from auheat.models import FAN, AUModel
 from auheat.recipes import Recipe, landmark_network, runs_folder, synthetic_dataset
@@ -87,6 +87,11 @@ class TransferChapter:
             width=recipe.width,
             config=config or self.config,
         )
+
+    def unfinished(self, specs: Mapping[str, RunSpec]) -> list[str]:
+        """The names of the runs :meth:`train` would train; it reads the others, finished in an
+        earlier build."""
+        return [name for name, spec in specs.items() if not finished(spec.folder(self.runs))]
 
     def train(self, specs: Mapping[str, RunSpec]) -> Runs:
         """Train the runs not finished in an earlier build (``workers`` at a time), read the others."""

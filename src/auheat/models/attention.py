@@ -25,7 +25,6 @@ from auheat.models.base import AUModel, freeze
 
 
 class Attention(AUModel):
-    version = 2  # 2: the heads read the stem's features too
     """Frozen FAN + landmark-driven attention: [B, 3, H, W] -> [B, K, H/4, W/4].
 
     Args:
@@ -43,6 +42,8 @@ class Attention(AUModel):
             training each AU attends to (about 1) the regions of its own landmarks and ignores
             (about 0) the rest.
     """
+
+    version = 2  # 2: the heads read the stem's features too
 
     def __init__(
         self,
