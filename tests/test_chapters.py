@@ -31,9 +31,11 @@ def test_the_chapter_trains_its_runs_where_the_grid_reads_them_and_scores_them_a
 ):
     assert chapter.runs == tmp_path / "runs" / "benchmark-tiny-seed0"
     assert set(chapter.train_set.subjects).isdisjoint(chapter.test_set.subjects)
-    assert "test (held out)" in chapter.summary() and chapter.landmark_source.startswith("auheat: ")
+    assert "test (held out)" in chapter.summary() and chapter.landmark_source.startswith("recipe 'tiny': ")
     spec = chapter.run("finetune")
     assert (spec.fold, spec.width, spec.config) == (1, 16, chapter.config)
+    # its runs start from the recipe's own network, as the chapter says
+    assert chapter.landmark_source.endswith(str(spec.landmark_weights))
     specs = {"fine-tuning": spec, "from scratch": chapter.run("scratch")}
     assert chapter.unfinished(specs) == ["fine-tuning", "from scratch"]
     runs = chapter.train(specs)

@@ -3,11 +3,21 @@ from dataclasses import replace
 import pytest
 
 from auheat.config import TrainConfig
-from auheat.models.weights import pretrained_landmarks_path, read_state_dict
-from auheat.recipes import QUICK, RECIPES, Recipe, landmark_network, shorter_prior, synthetic_dataset
+from auheat.models.weights import pretrained_fan, pretrained_landmarks_path, read_state_dict
+from auheat.recipes import (
+    QUICK,
+    RECIPES,
+    Recipe,
+    landmark_network,
+    landmark_run_folder,
+    landmark_weights,
+    synthetic_dataset,
+)
 
 
-def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, monkeypatch):
+def test_each_recipe_pretrains_its_own_landmark_network_once_and_leaves_the_default_alone(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("AUHEAT_CACHE", str(tmp_path))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     tiny = Recipe(
@@ -20,8 +30,10 @@ def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, mo
         au_frames_per_subject=1,
     )
     network, source = landmark_network(tiny)
-    weights = pretrained_landmarks_path(1, 16)
-    assert source == f"auheat: {weights}" and network.width == 16
+    weights = landmark_run_folder(tiny) / "weights.safetensors"
+    assert weights.parent.parent == tmp_path / "runs" and weights.parent.name.startswith("landmarks-tiny-")
+    assert source == f"recipe 'tiny': {weights}" and network.width == 16
+    assert not pretrained_landmarks_path(1, 16).exists()  # runs that name no weights are not affected
     import auheat.recipes as recipes
 
     def never(*args, **kwargs):
@@ -30,20 +42,25 @@ def test_datasets_and_the_landmark_network_are_made_once_and_cached(tmp_path, mo
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(recipes, "pretrain_landmarks", never)
         again, _ = landmark_network(tiny)  # found, not trained again
+        # another recipe of the same network size does not take tiny's network, nor does tiny
+        # once its pretraining changes
+        for other in (replace(tiny, name="other"), replace(tiny, landmark_epochs=2)):
+            with pytest.raises(AssertionError, match="trained again"):
+                landmark_weights(other)
     assert again.state_dict().keys() == network.state_dict().keys()
-    # the same stacks and width at another input size: the cached weights do not fit it
+    # the weights record their input size: a run at another size is refused
     with pytest.raises(ValueError, match="pretrained at input size 64, but this run's input size is 96"):
-        landmark_network(replace(tiny, name="wider", training=TrainConfig(input_size=96)))
+        pretrained_fan(1, 16, weights, input_size=96)
     root = synthetic_dataset("landmarks", 1)
     assert root == tmp_path / "datasets" / "landmarks-f1-s0" and (root / "meta.json").is_file()
-    # a shorter prior is pretrained apart: the default network every run starts from stays as it was
-    default = weights.read_bytes()
-    short = shorter_prior(replace(tiny, landmark_epochs=3), 1)
-    assert short == tmp_path / "runs" / "landmarks-tiny-e1" / "weights.safetensors"
-    assert weights.read_bytes() == default
+    # a shorter prior is pretrained apart: the recipe's own network stays as it was
+    own = weights.read_bytes()
+    short = landmark_weights(replace(tiny, landmark_epochs=3), epochs=1)
+    assert short == landmark_run_folder(tiny, epochs=1) / "weights.safetensors" != weights
+    assert weights.read_bytes() == own
     assert read_state_dict(short).keys() == network.state_dict().keys()
     with pytest.raises(ValueError, match="epochs must be positive"):
-        shorter_prior(tiny, 0)
+        landmark_weights(tiny, epochs=0)
 
 
 def test_recipes_make_training_configurations():

@@ -71,6 +71,15 @@ def test_shorter_256_wide_network_takes_2dfan4s_first_stacks(fan4_state, fan4_fi
     assert not hasattr(network, "bl1")
 
 
+def test_2dfan4_named_by_its_path_serves_as_the_resolved_one(fan4_state, fan4_file):
+    # A shorter network takes its first stacks, and it was pretrained at 256 px.
+    network = FAN(stacks=1, width=256)
+    assert load_landmark_weights(network, fan4_file).source == "explicit"
+    assert torch.equal(network.l0.weight, fan4_state["l0.weight"])
+    with pytest.raises(ValueError, match="pretrained at input size 256, but this run's input size is 64"):
+        pretrained_fan(1, 256, fan4_file, input_size=64)
+
+
 def test_resolution_order_explicit_then_hub_then_own_cache(tmp_path):
     hub = hub_checkpoint_path()
     own = pretrained_landmarks_path(stacks=2, width=256)

@@ -77,6 +77,7 @@ from auheat.recipes import (
     RECIPES,
     landmark_network,
     landmark_run_folder,
+    landmark_weights,
     runs_folder,
     synthetic_dataset,
 )
@@ -209,6 +210,7 @@ __all__ = [
     "landmark_network",
     "runs_folder",
     "landmark_run_folder",
+    "landmark_weights",
     "synthetic_dataset",
     "run_grid",
     "Grid",

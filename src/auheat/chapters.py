@@ -21,7 +21,7 @@ from auheat.evaluation import PREDICTIONS, evaluate_model, read_predictions
 from auheat.experiment import RunSpec, TrainedRun, finished, train_or_load
 from auheat.grid import train_runs, zero_prediction
 from auheat.models import FAN, AUModel
-from auheat.recipes import Recipe, landmark_network, runs_folder, synthetic_dataset
+from auheat.recipes import Recipe, landmark_network, landmark_weights, runs_folder, synthetic_dataset
 from auheat.stats import Comparison, compare_models
 from auheat.tasks import AUTask
 
@@ -37,7 +37,7 @@ class TransferChapter:
         fold: the test fold; the other folds train.
         data: the SynthFACS DISFA-like dataset's folder.
         landmarks: the recipe's pretrained landmark network; ``landmark_source`` says where its
-            weights came from.
+            weights came from, and the chapter's runs start from them.
         train_set, test_set: the fold's training and held-out subjects.
         runs: the folder of the runs, shared with Chapter 8's grid.
         workers: runs trained at once.
@@ -59,7 +59,7 @@ class TransferChapter:
         """Generate (or read) the data and pretrain (or read) the landmark network."""
         seed = config.seed
         data = synthetic_dataset("disfa-like", recipe.au_frames_per_subject, seed=seed)
-        network, source = landmark_network(recipe)
+        network, source = landmark_network(recipe)  # "<origin>: <weights path>"
         train_set, test_set = protocol_datasets(data, fold)
         runs = runs_folder(recipe, seed)
         return cls(recipe, config, fold, data, network, source, train_set, test_set, runs, workers)
@@ -85,6 +85,7 @@ class TransferChapter:
             options,
             stacks=recipe.stacks,
             width=recipe.width,
+            landmark_weights=landmark_weights(recipe),
             config=config or self.config,
         )
 

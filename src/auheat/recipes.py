@@ -8,13 +8,16 @@ chapter, does not render or train again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from auheat.cache import cache_dir, made_once
 from auheat.config import TrainConfig
+from auheat.landmarkers import hub_checkpoint_path
 from auheat.models import FAN
-from auheat.models.weights import pretrained_fan, resolve_landmark_weights
+from auheat.models.weights import FAN4_STACKS, FAN4_WIDTH, pretrained_fan
 from auheat.pretraining import pretrain_landmarks
 from auheat.synth.generate import generate_dataset
 from auheat.train import LAST
@@ -70,8 +73,17 @@ def runs_folder(recipe: Recipe, seed: int) -> Path:
 
 def landmark_run_folder(recipe: Recipe, epochs: int | None = None) -> Path:
     """The run folder of the recipe's landmark pretraining (of ``epochs`` epochs instead of the
-    recipe's own, for a shorter prior)."""
-    return cache_dir() / "runs" / f"landmarks-{recipe.name}{'' if epochs is None else f'-e{epochs}'}"
+    recipe's own, for a shorter prior).
+
+    Its name ends in a digest of what the pretraining depends on (the network's size, its faces,
+    its training configuration), so a recipe whose pretraining changes pretrains again instead of
+    reading the network of its old setting.
+    """
+    config = recipe.landmark_config() if epochs is None else replace(recipe.landmark_config(), epochs=epochs)
+    record = {"config": asdict(config), "size": [recipe.stacks, recipe.width]}
+    record["frames_per_subject"] = recipe.landmark_frames_per_subject
+    digest = hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:8]
+    return cache_dir() / "runs" / f"landmarks-{recipe.name}{'' if epochs is None else f'-e{epochs}'}-{digest}"
 
 
 # The CPU recipes' target design. On their 16x16 maps the variable design draws an intensity-1 AU
@@ -87,7 +99,7 @@ QUICK = Recipe(
     32,
     TrainConfig(steps=8, input_size=64, loss="weighted_mse", calibrate=True),
     landmark_frames_per_subject=1,
-    landmark_epochs=1,
+    landmark_epochs=2,  # two, so that Chapter 8's shorter prior (a third, at least one) is shorter
     au_frames_per_subject=4,
     design=SMALL_MAP_DESIGN,
 )
@@ -140,43 +152,39 @@ def synthetic_dataset(preset: str, frames_per_subject: int, seed: int = 0) -> Pa
     return root
 
 
-def shorter_prior(recipe: Recipe, epochs: int) -> Path:
-    """The weights of the recipe's landmark network pretrained for ``epochs`` instead of its own
-    epochs, on the same faces: a weaker prior to measure what the pretraining buys.
+def landmark_weights(recipe: Recipe, epochs: int | None = None) -> Path:
+    """The weights of the recipe's landmark network, pretrained first if they are missing.
 
-    Pretrained once and cached in its own run folder, apart from the recipe's network, so no run
-    that names no landmark weights ever starts from it.
+    face_alignment's 2DFAN4 where it serves the recipe (256 wide, up to 4 stacks, downloaded into
+    the torch hub cache); else the recipe's own pretraining on SynthFACS's ``landmarks`` preset,
+    cached in its run folder (:func:`landmark_run_folder`). Each recipe keeps its own network:
+    two recipes of one network size never share one (the quick recipe's one-epoch network would
+    otherwise serve the CPU recipe's runs), and the cache's default network, which runs that name
+    no weights start from, is left to ``auheat pretrain-landmarks --set-default``. ``epochs``
+    instead of the recipe's own gives a shorter prior, to measure what the pretraining buys. An
+    interrupted pretraining continues where it stopped.
     """
-    if epochs < 1:
+    if epochs is not None and epochs < 1:
         raise ValueError(f"epochs must be positive, got {epochs}")
+    hub = hub_checkpoint_path()
+    if epochs is None and hub.is_file() and recipe.width == FAN4_WIDTH and recipe.stacks <= FAN4_STACKS:
+        return hub
     run = landmark_run_folder(recipe, epochs)
     weights = run / "weights.safetensors"
     with made_once(run):
         if not weights.is_file():
             data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject)
-            config, resume = replace(recipe.landmark_config(), epochs=epochs), (run / LAST).exists()
-            pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, resume, weights)
+            config = recipe.landmark_config()
+            config = config if epochs is None else replace(config, epochs=epochs)
+            pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, (run / LAST).exists(), weights)
     return weights
 
 
 def landmark_network(recipe: Recipe) -> tuple[FAN, str]:
-    """The recipe's pretrained landmark network, made if it is missing, and where its weights came
-    from.
-
-    Weights are resolved by :func:`auheat.models.weights.resolve_landmark_weights` (real 2DFAN4
-    where face_alignment has downloaded it and the recipe is 256 wide) and loaded by
-    :func:`auheat.models.weights.pretrained_fan`; when none is found, the network is first
-    pretrained on SynthFACS's ``landmarks`` preset and cached. An interrupted pretraining continues
-    where it stopped.
-    """
-    run = landmark_run_folder(recipe)
-    with made_once(run):
-        try:
-            resolve_landmark_weights(None, recipe.stacks, recipe.width)
-        except FileNotFoundError:
-            data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject)
-            config, resume = recipe.landmark_config(), (run / LAST).exists()
-            pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, resume)
-    found = resolve_landmark_weights(None, recipe.stacks, recipe.width)
-    network = pretrained_fan(recipe.stacks, recipe.width, input_size=recipe.input_size)
-    return network, f"{found.source}: {found.path}"
+    """The recipe's pretrained landmark network (:func:`landmark_weights`, loaded by
+    :func:`auheat.models.weights.pretrained_fan` at the recipe's input size) and where its weights
+    came from."""
+    weights = landmark_weights(recipe)
+    network = pretrained_fan(recipe.stacks, recipe.width, weights, input_size=recipe.input_size)
+    origin = "face_alignment" if weights == hub_checkpoint_path() else f"recipe {recipe.name!r}"
+    return network, f"{origin}: {weights}"

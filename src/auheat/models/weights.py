@@ -28,7 +28,7 @@ from safetensors.torch import save
 from auheat.atomic import write_atomically
 from auheat.cache import cache_dir
 from auheat.checkpoint import MODEL, key_mismatch, open_safetensors
-from auheat.landmarkers import hub_checkpoint_path
+from auheat.landmarkers import FAN4_CHECKPOINT, hub_checkpoint_path
 from auheat.models.backbone import FAN
 
 FAN4_STACKS, FAN4_WIDTH = 4, 256
@@ -109,7 +109,7 @@ def load_landmark_weights(network: FAN, path: str | os.PathLike | None = None) -
     """Resolve weights for ``network``'s stacks and width, load them strictly, and say where from."""
     found = resolve_landmark_weights(path, network.stacks, network.width)
     state = read_state_dict(found.path)
-    if found.source == "face_alignment" and network.stacks < FAN4_STACKS:
+    if found.path.name == FAN4_CHECKPOINT and network.stacks < FAN4_STACKS:
         # A shorter network takes 2DFAN4's stem and first stacks: each stack was trained with its
         # own landmark loss (intermediate supervision), so its heads are landmark heads too.
         wanted = network.state_dict().keys()
@@ -136,7 +136,7 @@ def pretrained_fan(
     """
     network = FAN(stacks, width)
     found = load_landmark_weights(network, path)
-    trained_at = FAN4_INPUT_SIZE if found.source == "face_alignment" else None
+    trained_at = FAN4_INPUT_SIZE if found.path.name == FAN4_CHECKPOINT else None
     if found.path.suffix == ".safetensors":
         trained_at = trained_input_size(found.path)
     if input_size is not None and trained_at is not None and trained_at != input_size:
