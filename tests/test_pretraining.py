@@ -70,6 +70,7 @@ def test_pretraining_caches_weights_the_resolution_finds_and_scores_real_photos(
     assert list(table.index) == ["held-out synthetic subjects", "einstein", "takeo", "breakingbad"]
     assert table["NME"].notna().all() and (table["NME"] > 0).all()
     assert table.loc["held-out synthetic subjects", "faces"] == 3
+    assert table.index.name not in table.columns  # a page would show one header twice
 
 
 def test_mean_shape_errors_are_zero_for_identical_faces_and_grow_with_spread(tmp_path):

@@ -73,7 +73,7 @@ def pretrain_landmarks(
         [
             pd.DataFrame(
                 {"NME": [held_out.record["NME_mean"]], "faces": [len(test)]},
-                index=pd.Index(["held-out synthetic subjects"], name="faces"),
+                index=pd.Index(["held-out synthetic subjects"], name="scored on"),
             ),
             photos,
         ]

@@ -56,7 +56,7 @@ def photo_nme(
         {"NME": float(normalised_errors(p.truth[None], p.predicted[None])[0]), "faces": 1}
         for p in found.values()
     ]
-    return pd.DataFrame(rows, index=pd.Index(list(found), name="faces"))
+    return pd.DataFrame(rows, index=pd.Index(list(found), name="scored on"))
 
 
 def mean_shape_errors(train: PreparedDataset, test: PreparedDataset) -> np.ndarray:
