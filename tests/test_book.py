@@ -67,6 +67,13 @@ def test_chapter_shows_no_warning_or_stderr_block(built_book, path):
 
 
 @pytest.mark.book
+def test_markdown_a_cell_outputs_renders_its_tables(built_book):
+    """Chapter 10 shows the preparation's report.md: its tables are tables, not pipe text."""
+    html = (built_book / "_build" / "html" / "10_reproducing_the_paper.html").read_text()
+    assert "<p>frames kept</p></th>" in html and "| subject | frames kept |" not in html
+
+
+@pytest.mark.book
 def test_landing_page_renders_with_its_ethics_and_data_section(built_book):
     html = (built_book / "_build" / "html" / "intro.html").read_text()
     assert 'id="ethics-and-data"' in html, "the landing page has no rendered Ethics and data section"
