@@ -74,6 +74,14 @@ def test_markdown_a_cell_outputs_renders_its_tables(built_book):
 
 
 @pytest.mark.book
+def test_bibliography_labels_read_as_the_text_cites(built_book):
+    html = (built_book / "_build" / "html" / "bibliography.html").read_text()
+    labels = re.findall(r'<span class="label"><span class="fn-bracket">\[</span>([^<]*)', html)
+    assert "Ntinou et al., 2021" in labels and "Bulat and Tzimiropoulos, 2017a" in labels
+    assert all(re.fullmatch(r"[^,]+, \d{4}[a-z]?", label) for label in labels), labels
+
+
+@pytest.mark.book
 def test_landing_page_renders_with_its_ethics_and_data_section(built_book):
     html = (built_book / "_build" / "html" / "intro.html").read_text()
     assert 'id="ethics-and-data"' in html, "the landing page has no rendered Ethics and data section"
