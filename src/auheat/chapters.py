@@ -37,7 +37,7 @@ class TransferChapter:
         fold: the test fold; the other folds train.
         data: the SynthFACS DISFA-like dataset's folder.
         landmarks: the recipe's pretrained landmark network; ``landmark_source`` says where its
-            weights came from, and the chapter's runs start from them.
+            weights came from, and the chapter's runs start from them (``landmark_weights``).
         train_set, test_set: the fold's training and held-out subjects.
         runs: the folder of the runs, shared with Chapter 8's grid.
         workers: runs trained at once.
@@ -49,6 +49,7 @@ class TransferChapter:
     data: Path
     landmarks: FAN
     landmark_source: str
+    landmark_weights: Path
     train_set: PreparedDataset
     test_set: PreparedDataset
     runs: Path
@@ -60,9 +61,10 @@ class TransferChapter:
         seed = config.seed
         data = synthetic_dataset("disfa-like", recipe.au_frames_per_subject, seed=seed)
         network, source = landmark_network(recipe)  # "<origin>: <weights path>"
+        weights = landmark_weights(recipe)  # made by landmark_network: found, not pretrained again
         train_set, test_set = protocol_datasets(data, fold)
         runs = runs_folder(recipe, seed)
-        return cls(recipe, config, fold, data, network, source, train_set, test_set, runs, workers)
+        return cls(recipe, config, fold, data, network, source, weights, train_set, test_set, runs, workers)
 
     def summary(self) -> str:
         """What the chapter trains from and tests on, in three lines."""
@@ -85,7 +87,7 @@ class TransferChapter:
             options,
             stacks=recipe.stacks,
             width=recipe.width,
-            landmark_weights=landmark_weights(recipe),
+            landmark_weights=self.landmark_weights,
             config=config or self.config,
         )
 

@@ -51,12 +51,13 @@ class Recipe:
         """The AU runs' training configuration (``training.steps`` unless ``steps`` is given)."""
         return replace(self.training, steps=self.training.steps if steps is None else steps, seed=seed)
 
-    def landmark_config(self, seed: int = 0) -> TrainConfig:
+    def landmark_config(self, seed: int = 0, epochs: int | None = None) -> TrainConfig:
         """The landmark network's pretraining configuration: the AU runs' batch, learning rate,
-        input size and threads, for ``landmark_epochs`` epochs."""
+        input size and threads, for ``landmark_epochs`` epochs (``epochs`` instead, for a shorter
+        prior)."""
         t = self.training
         return TrainConfig(
-            epochs=self.landmark_epochs,
+            epochs=self.landmark_epochs if epochs is None else epochs,
             batch_size=t.batch_size,
             lr=t.lr,
             input_size=t.input_size,
@@ -79,8 +80,7 @@ def landmark_run_folder(recipe: Recipe, epochs: int | None = None) -> Path:
     its training configuration), so a recipe whose pretraining changes pretrains again instead of
     reading the network of its old setting.
     """
-    config = recipe.landmark_config() if epochs is None else replace(recipe.landmark_config(), epochs=epochs)
-    record = {"config": asdict(config), "size": [recipe.stacks, recipe.width]}
+    record = {"config": asdict(recipe.landmark_config(epochs=epochs)), "size": [recipe.stacks, recipe.width]}
     record["frames_per_subject"] = recipe.landmark_frames_per_subject
     digest = hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:8]
     return cache_dir() / "runs" / f"landmarks-{recipe.name}{'' if epochs is None else f'-e{epochs}'}-{digest}"
@@ -174,9 +174,8 @@ def landmark_weights(recipe: Recipe, epochs: int | None = None) -> Path:
     with made_once(run):
         if not weights.is_file():
             data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject)
-            config = recipe.landmark_config()
-            config = config if epochs is None else replace(config, epochs=epochs)
-            pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, (run / LAST).exists(), weights)
+            config, resume = recipe.landmark_config(epochs=epochs), (run / LAST).exists()
+            pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, resume, weights)
     return weights
 
 
