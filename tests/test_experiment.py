@@ -190,6 +190,31 @@ def test_run_grid_trains_each_run_once_and_reports_last_epoch_scores(disfa, tmp_
     assert direct.loc["fixed"].equals(direct.loc["variable"])
 
 
+def test_train_runs_starts_the_longest_budget_first_and_grid_specs_lists_the_grids_runs(
+    disfa, tmp_path, monkeypatch
+):
+    import auheat.grid as grid
+    from auheat.config import TrainConfig
+
+    short, long = TrainConfig(steps=2, input_size=64), TrainConfig(steps=6, input_size=64)
+    data = {"disfa-like": (disfa, [0, 1])}
+    specs = [
+        *grid.grid_specs(data, ["scratch"], ["fixed"], 1, 16, short),
+        *grid.grid_specs(data, ["scratch"], ["fixed"], 1, 16, long, seeds=[3]),
+    ]
+    assert [(s.fold, s.config.steps, s.config.seed) for s in specs] == [
+        (0, 2, 0),
+        (1, 2, 0),
+        (0, 6, 3),
+        (1, 6, 3),
+    ]
+    trained = []
+    monkeypatch.setattr(grid, "train_or_load", lambda spec, root: trained.append(spec))
+    folders = grid.train_runs(specs, tmp_path)
+    assert [s.config.steps for s in trained] == [6, 6, 2, 2]
+    assert folders == [spec.folder(tmp_path) for spec in specs]  # in the order asked
+
+
 def test_a_changed_configuration_is_a_new_run(disfa, tmp_path, monkeypatch):
     from auheat.config import TrainConfig
     from auheat.experiment import RunSpec

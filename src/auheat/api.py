@@ -36,7 +36,16 @@ from auheat.experiment import (
     train_au_model,
     train_or_load,
 )
-from auheat.grid import PUBLISHED, Grid, concat_grids, run_grid, train_runs, yardstick_checks, zero_prediction
+from auheat.grid import (
+    PUBLISHED,
+    Grid,
+    concat_grids,
+    grid_specs,
+    run_grid,
+    train_runs,
+    yardstick_checks,
+    zero_prediction,
+)
 from auheat.heatmaps import DESIGNS, decode_heatmaps, encode_heatmaps, labelled_mask, landmark_heatmaps
 from auheat.landmarkers import (
     LANDMARKERS,
@@ -212,6 +221,7 @@ __all__ = [
     "landmark_run_folder",
     "landmark_weights",
     "synthetic_dataset",
+    "grid_specs",
     "run_grid",
     "Grid",
     "concat_grids",

@@ -47,8 +47,9 @@ PUBLISHED = pd.DataFrame(
 
 
 def train_runs(specs: Sequence[RunSpec], root: str | Path, workers: int = 1) -> list[Path]:
-    """Train (or resume) every run that has not finished its budget, ``workers`` at a time, in
-    its folder under ``root`` (:meth:`RunSpec.folder`); returns the folders, in order.
+    """Train (or resume) every run that has not finished its budget, ``workers`` at a time and the
+    longest budgets first, in its folder under ``root`` (:meth:`RunSpec.folder`); returns the
+    folders, in the order of ``specs``.
 
     Args:
         workers: processes training at once. On a small CPU, two runs of one thread each train
@@ -56,9 +57,11 @@ def train_runs(specs: Sequence[RunSpec], root: str | Path, workers: int = 1) -> 
             measures one run); each worker gets ``cores // workers`` threads.
     """
     folders = [spec.folder(root) for spec in specs]
-    # Runs that share a folder (direct regression's designs) train once.
-    pending = list(
-        {out: spec for spec, out in zip(specs, folders, strict=True) if not finished(out)}.values()
+    # Runs that share a folder (direct regression's designs) train once. The longest budgets start
+    # first: a long run started last would leave the other workers idle while it finishes.
+    pending = sorted(
+        {out: spec for spec, out in zip(specs, folders, strict=True) if not finished(out)}.values(),
+        key=lambda spec: -(spec.config.steps or 0),  # a budget given in epochs: last
     )
     if workers <= 1 or len(pending) <= 1:
         for spec in pending:
@@ -98,6 +101,55 @@ def concat_grids(*grids: Grid) -> Grid:
     )
 
 
+def grid_specs(
+    data: dict[str, tuple[str | Path, list[int | None]]],
+    methods: Sequence[str],
+    designs: Sequence[str],
+    stacks: int,
+    width: int,
+    config: TrainConfig,
+    subject_counts: Sequence[int | None] = (None,),
+    *,
+    seeds: Sequence[int] = (0,),
+    landmark_weights: str | Path | None = None,
+) -> list[RunSpec]:
+    """The runs of a grid (:func:`run_grid`'s arguments, without its folder and workers), untrained:
+    to train several grids' runs in one :func:`train_runs`, whose workers then stay busy until the
+    last run instead of idling at the end of each grid."""
+    return [
+        spec
+        for _, spec in _cells(
+            data, methods, designs, stacks, width, config, subject_counts, seeds, landmark_weights
+        )
+    ]
+
+
+def _cells(data, methods, designs, stacks, width, config, subject_counts, seeds, landmark_weights):
+    """(dataset name, run) for every cell of a grid."""
+    return [
+        (
+            name,
+            RunSpec(
+                path,
+                method,
+                design,
+                fold,
+                train_subjects=count,
+                stacks=stacks,
+                width=width,
+                landmark_weights=landmark_weights,
+                config=replace(config, seed=seed),
+            ),
+        )
+        for name, (path, folds) in data.items()
+        for method in methods
+        for design in designs
+        for fold in folds
+        for count in subject_counts
+        for seed in seeds
+    ]
+
+
 def run_grid(
     data: dict[str, tuple[str | Path, list[int | None]]],
     methods: Sequence[str],
@@ -129,32 +181,10 @@ def run_grid(
         mean distance of each AU's heatmap peak from its nearest centre on frames labelled 2 or
         more (pixels of a 64x64 map; :func:`auheat.stats.localisation_error`), for heatmap models.
     """
-    cells = [
-        (
-            name,
-            seed,
-            RunSpec(
-                path,
-                method,
-                design,
-                fold,
-                train_subjects=count,
-                stacks=stacks,
-                width=width,
-                landmark_weights=landmark_weights,
-                config=replace(config, seed=seed),
-            ),
-        )
-        for name, (path, folds) in data.items()
-        for method in methods
-        for design in designs
-        for fold in folds
-        for count in subject_counts
-        for seed in seeds
-    ]
-    folders = train_runs([spec for _, _, spec in cells], root, workers)
+    cells = _cells(data, methods, designs, stacks, width, config, subject_counts, seeds, landmark_weights)
+    folders = train_runs([spec for _, spec in cells], root, workers)
     scores, curves, runs = [], [], []
-    for (name, seed, spec), out in zip(cells, folders, strict=True):
+    for (name, spec), out in zip(cells, folders, strict=True):
         log, info = read_log(out / LOG), read_info(out / LAST)
         key = {
             "dataset": name,
@@ -162,7 +192,7 @@ def run_grid(
             "design": spec.design,
             "fold": spec.fold,
             "train_subjects": len(info["train_subjects"]),
-            "seed": seed,
+            "seed": spec.config.seed,
             "folder": out,  # what tells two runs of one key apart (another budget, say)
         }
         runs.append(key)
