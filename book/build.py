@@ -4,10 +4,16 @@
     python book/build.py --quick          # each chapter's quick setting, as the tests
     python book/build.py --quick --chapters 01_heatmap_targets --no-html
     python book/build.py --quick --jobs 2  # two chapters at a time (the tests)
+    python book/build.py --student         # the student edition: exercises without their solutions
 
 The sources are copied to ``<out>/src`` and the executed chapters written there, so the
 committed notebooks stay free of outputs. A cell that raises stops the build with the
 chapter's name and the failing cell; the rendering fails on any Sphinx warning.
+
+The build measures each chapter's execution and writes the table into the course page's
+``timings.md`` (the teacher plans sessions from it). ``--student`` leaves every exercise's folded
+solution out of the pages (the self-checks keep their answers: they are for the reader's own
+check), and says so on the landing page; the default is the teacher's edition, with solutions.
 
 The chapters run with ``AUHEAT_EXPLORER_PAGES=1``, so each interactive explorer also gives its
 page version: its figure precomputed over a grid of its controls, with HTML controls that switch
@@ -101,32 +107,36 @@ def set_repository(url: str) -> None:
         path.write_text(INSTALL.sub(install, text))
 
 
-def execute(names: list[str], src: Path, quick: bool, jobs: int = 1) -> None:
+def execute(names: list[str], src: Path, quick: bool, jobs: int = 1) -> dict[str, float]:
     """Run the chapters, ``jobs`` at a time; the first chapter that fails stops the build.
 
     Chapters share the cache, which makes each dataset and run once (:func:`auheat.cache.made_once`),
     so a chapter that needs another's run waits for it. Parallel kernels get ``cores // jobs``
     threads each: more threads than cores would slow every one of them down.
+
+    Returns:
+        Each chapter's execution time in seconds.
     """
     os.environ["AUHEAT_EXPLORER_PAGES"] = "1"  # the kernels inherit it (auheat.widgets)
     os.environ["TQDM_DISABLE"] = "1"  # no progress bars: they would stay on the pages (auheat.progress)
     if jobs == 1:
-        for name in names:
-            execute_chapter(name, src, quick)
-        return
+        return {name: execute_chapter(name, src, quick) for name in names}
     os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))  # the kernels inherit it
     context = multiprocessing.get_context("spawn")
+    times = {}
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        running = [pool.submit(execute_chapter, name, src, quick) for name in names]
+        running = {pool.submit(execute_chapter, name, src, quick): name for name in names}
         for job in as_completed(running):
             if job.exception() is not None:
                 for other in running:
                     other.cancel()
                 raise job.exception()
+            times[running[job]] = job.result()
+    return {name: times[name] for name in names}
 
 
-def execute_chapter(name: str, src: Path, quick: bool) -> None:
-    """Execute one chapter into ``src`` and hide its own parameters cell."""
+def execute_chapter(name: str, src: Path, quick: bool) -> float:
+    """Execute one chapter into ``src`` and hide its own parameters cell; returns the seconds."""
     start = time.perf_counter()
     print(f"executing {name} ({'quick' if quick else 'full'})", flush=True)
     papermill.execute_notebook(
@@ -138,7 +148,9 @@ def execute_chapter(name: str, src: Path, quick: bool) -> None:
         progress_bar=False,
     )
     show_for_the_page(src / f"{name}.ipynb")
-    print(f"  {name}: {time.perf_counter() - start:.1f} s", flush=True)
+    seconds = time.perf_counter() - start
+    print(f"  {name}: {seconds:.1f} s", flush=True)
+    return seconds
 
 
 def show_for_the_page(path: Path) -> None:
@@ -156,6 +168,66 @@ def show_for_the_page(path: Path) -> None:
             cell.metadata["tags"] = [*tags, "remove-cell"]
     notebook.metadata.pop("widgets", None)
     nbformat.write(notebook, path)
+
+
+# An exercise's folded solution: a fence of three or more backticks opening "{admonition} Solution",
+# to the fence of the same length that closes it.
+SOLUTION = re.compile(r"^(`{3,})\{admonition\} Solution\n.*?^\1[ \t]*$\n?", re.M | re.S)
+# The exercises' opening sentence about their solutions, however the text wraps it.
+FOLDED_AWAY = re.compile(r"\s*The solutions are folded away;\s+open one\s+once\s+you\s+have\s+tried\.")
+LEFT_OUT = "```{note}\nThe solution is in the teacher's edition of the book.\n```\n"
+STUDENT_NOTE = (
+    "```{important}\nThis is the **student edition**: the exercises' solutions are left out (the "
+    "self-checks keep their answers). `python book/build.py` builds the teacher's edition.\n```\n\n"
+)
+
+
+def student_edition(src: Path) -> int:
+    """Leave every exercise's solution out of the chapters in ``src`` and say so on the landing
+    page; returns the number of solutions left out."""
+    removed = 0
+    for path in sorted(src.glob("[0-9][0-9]_*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                cell.source, count = SOLUTION.subn(LEFT_OUT, cell.source)
+                cell.source = FOLDED_AWAY.sub("", cell.source)
+                removed += count
+        nbformat.write(notebook, path)
+    landing = src / "intro.md"
+    title, rest = landing.read_text().split("\n", 1)
+    landing.write_text(f"{title}\n\n{STUDENT_NOTE}{rest}")
+    return removed
+
+
+TIMINGS = "<!-- the chapter times of this build -->"
+
+
+def write_timings(src: Path, times: dict[str, float], quick: bool, jobs: int) -> None:
+    """Put the table of this build's chapter times into ``src/timings.md``, at its marker line."""
+    page = src / "timings.md"
+    text = page.read_text()
+    if TIMINGS not in text:
+        raise ValueError(f"{page} has no line {TIMINGS!r} for the table of chapter times")
+    rows = "".join(f"| {name} | {seconds / 60:.1f} |\n" for name, seconds in times.items())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), "unknown CPU"
+    )
+    table = (
+        f"Measured by this build of the book: the {'quick' if quick else 'full'} setting, "
+        f"{jobs} chapter(s) at a time, on {os.cpu_count()} CPU core(s) ({cpu}), no GPU used, "
+        f"{time.strftime('%Y-%m-%d')}. A chapter that found its runs in the cache read them "
+        f"instead of training them, so a rebuild is faster than a first build.\n\n"
+        f"| chapter | minutes |\n| --- | --- |\n{rows}| **all** | **{sum(times.values()) / 60:.1f}** |\n"
+    )
+    page.write_text(text.replace(TIMINGS, table))
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:  # not Linux
+        return []
 
 
 def npm_install() -> None:
@@ -196,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-html", action="store_true", help="execute only, skip the rendering")
     parser.add_argument("--jobs", type=int, default=1, help="chapters executed at once (default: 1)")
     parser.add_argument(
+        "--student", action="store_true", help="the student edition: the exercises' solutions left out"
+    )
+    parser.add_argument(
         "--set-repository",
         metavar="URL",
         help="name the GitHub repository (in _config.yml, the Colab badges and install cells) and exit",
@@ -228,12 +303,15 @@ def main(argv: list[str] | None = None) -> int:
             "_build", "*.ipynb", "build.py", "__pycache__", "node_modules", "package*.json"
         ),
     )
-    execute(names, src, args.quick, args.jobs)
-    if args.no_html:
-        return 0
+    times = execute(names, src, args.quick, args.jobs)
+    write_timings(src, times, args.quick, args.jobs)
     for name in chapters():  # chapters left out of --chapters are rendered unexecuted
         if not (src / f"{name}.ipynb").exists():
             shutil.copy(BOOK / f"{name}.ipynb", src / f"{name}.ipynb")
+    if args.student:
+        print(f"student edition: {student_edition(src)} solutions left out", flush=True)
+    if args.no_html:
+        return 0
     # Not under the sources' _static: Jupyter Book adds every .js file there to every page.
     # html_extra_path (_config.yml) copies _extra/_static to the site's _static.
     npm_install()

@@ -194,6 +194,73 @@ def test_the_repository_is_named_in_one_place_and_set_everywhere_from_it(tmp_pat
     assert "git+https://github.com/someone/fork" in chapter and "auheat/auheat" not in chapter
 
 
+def test_the_student_edition_leaves_out_every_solution_and_keeps_the_self_check_answers(
+    tmp_path, monkeypatch
+):
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(BOOK))
+    import build
+
+    solutions = sum(cell.count("{admonition} Solution") for path in CHAPTERS for cell in markdown_cells(path))
+    answers = sum(cell.count("{admonition} Answer") for path in CHAPTERS for cell in markdown_cells(path))
+
+    def copy_instead_of_executing(names, src, quick, jobs):  # the edition works on what a build wrote
+        for name in names:
+            shutil.copy(BOOK / f"{name}.ipynb", src / f"{name}.ipynb")
+        return dict.fromkeys(names, 1.0)
+
+    monkeypatch.setattr(build, "execute", copy_instead_of_executing)
+    assert build.main(["--student", "--no-html", "--out", str(tmp_path)]) == 0
+    src = tmp_path / "src"
+    pages = {path.name: "\n".join(markdown_cells(src / path.name)) for path in CHAPTERS}
+    assert solutions > 30 and not [name for name, text in pages.items() if "{admonition} Solution" in text]
+    assert sum(text.count("The solution is in the teacher's edition") for text in pages.values()) == solutions
+    assert sum(text.count("{admonition} Answer") for text in pages.values()) == answers
+    assert not [name for name, text in pages.items() if "solutions are folded away" in " ".join(text.split())]
+    assert "**student edition**" in (src / "intro.md").read_text()
+    # Every exercise keeps its heading, level and task.
+    for path in CHAPTERS:
+        assert pages[path.name].count("### Exercise ") == "\n".join(markdown_cells(path)).count(
+            "### Exercise "
+        )
+    # The teacher's edition keeps them: the same build without --student.
+    assert build.main(["--no-html", "--out", str(tmp_path / "teacher")]) == 0
+    teacher = "\n".join(markdown_cells(tmp_path / "teacher" / "src" / CHAPTERS[0].name))
+    assert "{admonition} Solution" in teacher
+
+
+def test_the_build_writes_each_chapters_time_into_the_timings_page(tmp_path):
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(BOOK))
+    import build
+
+    shutil.copy(BOOK / "timings.md", tmp_path / "timings.md")
+    build.write_timings(tmp_path, {"01_heatmap_targets": 90.0, "04_finetuning": 30.0}, quick=True, jobs=2)
+    page = (tmp_path / "timings.md").read_text()
+    assert build.TIMINGS not in page
+    assert "| 01_heatmap_targets | 1.5 |" in page and "| 04_finetuning | 0.5 |" in page
+    assert "| **all** | **2.0** |" in page and "quick setting, 2 chapter(s) at a time" in page
+    (tmp_path / "timings.md").write_text("# no marker\n")
+    with pytest.raises(ValueError, match="no line"):
+        build.write_timings(tmp_path, {"01_heatmap_targets": 1.0}, quick=True, jobs=1)
+
+
+@pytest.mark.book
+def test_the_course_pages_render_with_the_rubric_and_this_builds_times(built_book):
+    html = {
+        name: (built_book / "_build" / "html" / f"{name}.html").read_text()
+        for name in ("syllabus", "assignments", "timings")
+    }
+    assert html["syllabus"].count("<tr") >= 6 and "Assignment 3" in html["syllabus"]
+    assert "What earns full marks" in html["assignments"] and html["assignments"].count("<h2") >= 3
+    rows = re.findall(r"<td><p>(\d\d_\w+)</p></td>", html["timings"])
+    assert rows == [path.stem for path in CHAPTERS], rows
+
+
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_draws_in_the_book_style(path):
     code = "\n".join("".join(c["source"]) for c in code_cells(path))

@@ -214,7 +214,7 @@ MOVE = f"""
 const c = document.querySelectorAll("{SWITCHER} [data-control]")[arguments[0]];
 if (c.tagName === "SELECT") c.selectedIndex = (c.selectedIndex + 1) % c.options.length;
 else c.value = Number(c.value) < Number(c.max) ? Number(c.value) + 1 : 0;
-c.dispatchEvent(new Event("input"));
+c.dispatchEvent(new Event(c.tagName === "SELECT" ? "change" : "input"));  // what each sends on commit
 const readout = c.parentElement.querySelector("output");
 return c.tagName === "SELECT" ? c.options[c.selectedIndex].text : readout.textContent;
 """
@@ -250,6 +250,26 @@ def test_explorer_pages_switch_their_picture_when_a_control_moves(browser, site,
     assert changed[0], f"{name}: moving the first control did not change the picture"
     if name == "01_heatmap_targets.html":
         assert all(changed), f"{name}: controls that left the picture as it was: {changed}"
+
+
+# Choose the option of control 0 whose text is arguments[0], as a reader would, and return the alt
+# text of the picture then shown.
+CHOOSE = f"""
+const c = document.querySelectorAll("{SWITCHER} [data-control]")[0];
+c.selectedIndex = [...c.options].findIndex((o) => o.text === arguments[0]);
+c.dispatchEvent(new Event("change"));
+return document.querySelector("{SWITCHER} img").alt;
+"""
+
+
+def test_the_synthetic_face_explorer_page_switches_to_the_au_pairs_the_text_names(browser, site):
+    browser.get(site[1] + "02_synthetic_faces.html")
+    for pair, shown in (
+        ("AU06 + AU12 together", ("AU06=", "AU12=")),
+        ("AU01 + AU04 together", ("AU01=", "AU04=")),
+    ):
+        alt = browser.execute_script(CHOOSE, pair)
+        assert all(au in alt for au in shown) and alt.count("=") == 2, f"{pair}: the picture shows {alt!r}"
 
 
 def test_pages_embed_no_widget_state(pages):

@@ -206,13 +206,21 @@ def test_page_version_rejects_a_control_it_does_not_have(widgets, crop, landmark
         explorer.page_html(grid={"colour": ("red",)})
 
 
-def test_synth_page_version_shows_one_au_at_a_time_and_stores_the_neutral_face_once(widgets):
+def test_synth_page_version_shows_one_au_or_a_named_pair_and_stores_the_neutral_face_once(widgets):
     explorer = widgets.synth_face_explorer({6: 3.0, 12: 4.0})
-    data = page_data(explorer.page_html(grid={"AU": (6, 12), "intensity": (0.0, 4.0)}))
-    assert data["labels"][0] == ["AU06 cheek raiser", "AU12 lip corner puller"]
-    assert data["index"]["0,0"] == data["index"]["1,0"]  # intensity 0: the same neutral face
-    assert len(data["pictures"]) == 3
+    controls = explorer.page_controls()
+    assert controls[0].start == (6, 12)  # the pair set now
+    choices = dict(zip(controls[0].shown(), controls[0].values, strict=True))
+    # The combinations Chapter 2's text asks for are on the page.
+    assert choices["AU06 + AU12 together"] == (6, 12) and choices["AU01 + AU04 together"] == (1, 4)
+    data = page_data(explorer.page_html(grid={"AUs": ((6,), (12,), (6, 12)), "intensity": (0.0, 4.0)}))
+    assert data["labels"][0] == ["AU06 cheek raiser", "AU12 lip corner puller", "AU06 + AU12 together"]
+    assert data["index"]["0,0"] == data["index"]["1,0"] == data["index"]["2,0"]  # the same neutral face
+    assert len(data["pictures"]) == 4
     assert data["alts"][data["index"]["1,1"]] == "SynthFACS face, subject 0, AUs: AU12=4"
+    assert data["alts"][data["index"]["2,1"]] == "SynthFACS face, subject 0, AUs: AU06=4, AU12=4"
+    # A face set to no pair starts at its highest AU alone.
+    assert widgets.synth_face_explorer({6: 3.0, 12: 4.0, 25: 2.0}).page_controls()[0].start == (12,)
 
 
 def test_photo_page_version_covers_photos_aus_and_thresholds(widgets, reading):

@@ -116,7 +116,9 @@ _SCRIPT = """(function () {
       if (readout) readout.textContent = labels[i][Number(c.value)];
     });
   }
-  controls.forEach((c) => c.addEventListener("input", show));
+  // "input" while a slider moves; "change" when a choice is committed (some browsers and assistive
+  // tools send only that one).
+  controls.forEach((c) => ["input", "change"].forEach((kind) => c.addEventListener(kind, show)));
 })();"""
 
 

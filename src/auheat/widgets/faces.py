@@ -151,23 +151,36 @@ class SynthFaceExplorer(WithPageVersion, widgets.VBox):
         return fig, image, landmarks, heatmaps
 
     def page_controls(self) -> list[PageControl]:
-        """The page version's controls: one AU at a time (the others at 0) at intensities 0, 1, 3
-        and 5, on the current subject; it starts at the AU set highest."""
+        """The page version's controls: one AU, or one of :data:`PAGE_PAIRS`, at a time (the others
+        at 0) at intensities 0, 1, 3 and 5, on the current subject. It starts at the pair set now,
+        if one is, else at the AU set highest."""
         levels = self.intensities()
-        first = max(self.aus, key=lambda n: levels[n])
-        steps = (0.0, 1.0, 3.0, 5.0)
+        choices = [(n,) for n in self.aus] + [pair for pair in PAGE_PAIRS if set(pair) <= set(self.aus)]
+        active = {n for n, v in levels.items() if v > 0}
+        first = next((c for c in choices if set(c) == active), (max(self.aus, key=lambda n: levels[n]),))
         return [
-            PageControl(
-                "AU", self.aus, first, tuple(f"{get_au(n).label} {get_au(n).name}" for n in self.aus)
-            ),
-            PageControl.nearest("intensity", steps, levels[first], slider=True),
+            PageControl("AUs", tuple(choices), first, tuple(_names(c) for c in choices)),
+            PageControl.nearest("intensity", (0.0, 1.0, 3.0, 5.0), levels[first[0]], slider=True),
         ]
 
     def page_figure(self, values: Mapping[str, object]) -> tuple[Figure, str]:
-        """The face with only ``values["AU"]`` at ``values["intensity"]``, and its description."""
-        levels = {n: (float(values["intensity"]) if n == values["AU"] else 0.0) for n in self.aus}
+        """The face with only the AUs ``values["AUs"]`` at ``values["intensity"]``, and its
+        description."""
+        levels = {n: (float(values["intensity"]) if n in values["AUs"] else 0.0) for n in self.aus}
         fig = self._draw(levels, self.subject.value)[0]
         return fig, f"SynthFACS face, subject {self.subject.value}, AUs: {_active(levels)}"
+
+
+#: The AU pairs the page version offers beside each AU alone: those Chapter 2 asks the reader to
+#: combine (AU12 with AU6: a smile; AU1 with AU4: two channels on the same centres), and the two
+#: other pairs its presets make most often (raised brows; an open mouth with the jaw dropped).
+PAGE_PAIRS: tuple[tuple[int, int], ...] = ((6, 12), (1, 4), (1, 2), (25, 26))
+
+
+def _names(aus: tuple[int, ...]) -> str:
+    if len(aus) == 1:
+        return f"{get_au(aus[0]).label} {get_au(aus[0]).name}"
+    return " + ".join(get_au(n).label for n in aus) + " together"
 
 
 def _active(levels: Mapping[int, float]) -> str:
