@@ -223,8 +223,14 @@ def test_synth_page_version_shows_one_au_or_a_named_pair_and_stores_the_neutral_
     assert widgets.synth_face_explorer({6: 3.0, 12: 4.0, 25: 2.0}).page_controls()[0].start == (12,)
 
 
-def test_photo_page_version_covers_photos_aus_and_thresholds(widgets, reading):
+def test_photo_page_version_covers_photos_the_chapters_aus_thresholds_and_opacities(widgets, reading):
     explorer = widgets.photo_explorer({"a": reading, "b": reading}, (6, 12, 25))
+    controls = {c.name: c for c in explorer.page_controls()}
+    assert list(controls) == ["photo", "AU", "threshold", "opacity"]
+    assert controls["threshold"].values == (0.0, 1.0, 2.0) and controls["opacity"].values == (0.45, 0.9)
     data = page_data(explorer.page_html(grid={"threshold": (0.0, 1.0)}))
-    assert len(data["index"]) == 2 * 4 * 2  # photos x (3 AUs and their maximum) x thresholds
-    assert data["alts"][data["index"]["1,0,1"]] == "b, all AUs (maximum), threshold 1"
+    assert len(data["index"]) == 2 * 4 * 2 * 2  # photos x (3 AUs and their maximum) x thresholds x opacities
+    assert data["alts"][data["index"]["1,0,1,0"]] == "b, all AUs (maximum), threshold 1, opacity 0.45"
+    # The page offers only the AUs Chapter 9 reads (and the maximum); the live explorer offers all.
+    wide = widgets.photo_explorer({"a": reading}, (5, 12, 25))
+    assert next(c for c in wide.page_controls() if c.name == "AU").values == (0, 12, 25)

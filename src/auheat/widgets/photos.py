@@ -106,30 +106,40 @@ class PhotoExplorer(WithPageVersion, widgets.VBox):
             vmax = max(1.0, float(heatmaps.max()))
             image = draw_heatmap(ax, shown, crop_size=crop.shape[0], vmax=vmax, alpha=opacity)
             fig.colorbar(image, ax=ax, shrink=0.8, label="heatmap value")
-        ax.set_title(f"{photo}: {name}\n" + "\n".join(textwrap.wrap(answer, 60)), fontsize=9)
+        ax.set_title(f"{photo}: {name}\n" + "\n".join(textwrap.wrap(answer, 50)), fontsize=11)
         return fig, shown, name
 
     def page_controls(self) -> list[PageControl]:
-        """The page version's controls: every photo, every AU and their maximum, thresholds 0 and
-        1; the opacity stays at its current value."""
-        thresholds = (0.0, 1.0)
+        """The page version's controls: every photo; the maximum over all AUs and each of
+        :data:`PAGE_AUS` the model has; thresholds 0, 1 and 2; opacities 0.45 and 0.9."""
+        aus = [(label, n) for label, n in self.au.options if n == 0 or n in PAGE_AUS]
         return [
             PageControl("photo", tuple(self._readings), self.photo.value),
             PageControl(
                 "AU",
-                tuple(n for _, n in self.au.options),
-                self.au.value,
-                tuple(label for label, _ in self.au.options),
+                tuple(n for _, n in aus),
+                self.au.value if self.au.value in [n for _, n in aus] else 0,
+                tuple(label for label, _ in aus),
             ),
-            PageControl.nearest("threshold", thresholds, self.threshold.value, slider=True),
+            PageControl.nearest("threshold", (0.0, 1.0, 2.0), self.threshold.value, slider=True),
+            PageControl.nearest("opacity", (0.45, 0.9), self.opacity.value, slider=True),
         ]
 
     def page_figure(self, values: Mapping[str, object]) -> tuple[Figure, str]:
         """The figure for one combination of the page controls, and its description."""
         fig, _, name = self._draw(
-            values["photo"], values["AU"], self.opacity.value, float(values["threshold"])
+            values["photo"], values["AU"], float(values["opacity"]), float(values["threshold"])
         )
-        return fig, f"{values['photo']}, {name}, threshold {values['threshold']:g}"
+        return (
+            fig,
+            f"{values['photo']}, {name}, threshold {values['threshold']:g}, opacity {values['opacity']:g}",
+        )
+
+
+#: The AUs the page version of the photo explorer offers beside the maximum over all AUs: those
+#: Chapter 9 reads on real faces (brows: AU1, AU2, AU4; the smile: AU6, AU12; parted lips: AU25).
+#: Every AU would multiply the page's pictures; the live explorer offers them all.
+PAGE_AUS: tuple[int, ...] = (1, 2, 4, 6, 12, 25)
 
 
 def photo_explorer(
