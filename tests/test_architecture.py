@@ -26,7 +26,7 @@ LAYERS = (
     ("synth",),
     ("models",),
     ("config", "tasks", "evaluation", "train", "pretraining", "prior"),
-    ("experiment", "grid", "benchmark", "recipes", "predict", "speed"),
+    ("experiment", "grid", "benchmark", "recipes", "predict", "edit_check", "speed"),
     ("figures",),
     ("widgets", "cli", "api", "chapters", "__main__"),
 )

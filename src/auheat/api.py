@@ -27,6 +27,7 @@ from auheat.data.labels import label_columns, showcase_frames
 from auheat.data.photos import PHOTOS, Photo, load_photo
 from auheat.data.prepare import PreparationError, PrepareOptions, prepare_dataset
 from auheat.data.protocols import DISFA_FOLDS, folds_protocol, split_protocol
+from auheat.edit_check import EditCheck, edit_check
 from auheat.evaluation import RunPredictions, evaluate_model, read_predictions
 from auheat.experiment import (
     RunSpec,
@@ -106,6 +107,7 @@ from auheat.synth import (
     sample_capture,
     sample_identity,
 )
+from auheat.synth.edits import FaceEdit, au_movement, edit_face, moved_landmarks
 from auheat.synth.generate import generate_dataset
 from auheat.synth.presets import PRESETS
 from auheat.tasks import AUTask, LandmarkTask, masked_mse
@@ -239,4 +241,11 @@ __all__ = [
     "FaceReading",
     "Reading",
     "predict",
+    # real faces edited as an AU moves them
+    "edit_face",
+    "FaceEdit",
+    "au_movement",
+    "moved_landmarks",
+    "edit_check",
+    "EditCheck",
 ]

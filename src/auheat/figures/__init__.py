@@ -38,7 +38,7 @@ from auheat.figures.landmarks import (
     plot_landmark_training,
     plot_photo_landmarks,
 )
-from auheat.figures.photos import plot_face_reading, plot_found_faces
+from auheat.figures.photos import plot_edit_check, plot_face_edits, plot_face_reading, plot_found_faces
 from auheat.figures.style import BOOK_STYLE, OKABE_ITO, use_book_style
 from auheat.figures.switcher import PageControl, switcher_html
 from auheat.figures.synth import (
@@ -82,6 +82,8 @@ __all__ = [
     "plot_design_grid",
     "plot_face_maps",
     "plot_face_reading",
+    "plot_face_edits",
+    "plot_edit_check",
     "plot_face_targets",
     "plot_faces",
     "plot_fan_diagram",

@@ -118,3 +118,73 @@ def plot_face_reading(
     bar.set_ylabel("intensity (0-5)")
     bar.legend(fontsize=8, loc="upper right")
     return fig
+
+
+def plot_face_edits(
+    edits: dict[tuple[int, float], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    title: str | None = None,
+    panel_size: float = 1.7,
+) -> Figure:
+    """A face edited as each AU moves it, a row per AU and a column per intensity.
+
+    Args:
+        edits: (AU, intensity) -> (crop [S, S, 3], its landmarks [68, 2], [68] bool: which moved),
+            as :func:`auheat.synth.edits.edit_face` gives them; intensity 0 is the original.
+        title: the figure's title.
+        panel_size: side of one panel, inches.
+
+    Returns:
+        The figure: each edit with the landmarks its AU moved marked (orange dots), the others
+        as small grey dots.
+    """
+    aus = sorted({au for au, _ in edits})
+    levels = sorted({level for _, level in edits})
+    fig, axes = plt.subplots(
+        len(aus),
+        len(levels),
+        figsize=(panel_size * len(levels), panel_size * len(aus) + 0.4),
+        squeeze=False,
+        layout="constrained",
+    )
+    for row, au in enumerate(aus):
+        for column, level in enumerate(levels):
+            ax = axes[row, column]
+            crop, landmarks, moved = edits[(au, level)]
+            show_face(ax, check_square_crop(crop))
+            ax.scatter(*landmarks[~moved].T, s=2, c="0.75", linewidths=0)
+            ax.scatter(*landmarks[moved].T, s=5, c="tab:orange", linewidths=0)
+            if row == 0:
+                ax.set_title(f"intensity {level:g}")
+            if column == 0:
+                ax.text(
+                    -0.06, 0.5, get_au(au).label, transform=ax.transAxes, rotation=90, ha="right", va="center"
+                )
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_edit_check(readings, *, title: str | None = None) -> Figure:
+    """Each AU's raw reading against the intensity of the edit, one thin line per face and their
+    mean in bold (:func:`auheat.edit_check.edit_check`'s ``readings``).
+
+    A model that reads the AU draws lines that rise from intensity 0 (the original face); a flat
+    line is a model that does not see the movement.
+    """
+    aus = sorted(readings["AU"].unique())
+    fig, axes = plt.subplots(
+        1, len(aus), figsize=(2.3 * len(aus), 2.8), sharey=True, squeeze=False, layout="constrained"
+    )
+    for ax, au in zip(axes[0], aus, strict=True):
+        own = readings[readings["AU"] == au]
+        for _, face in own.groupby("face"):
+            ax.plot(face["intensity"], face["raw"], color="0.7", linewidth=1)
+        mean = own.groupby("intensity")["raw"].mean()
+        ax.plot(mean.index, mean.to_numpy(), color="tab:blue", linewidth=2.2, marker="o", markersize=3)
+        ax.set_title(get_au(au).label)
+        ax.set_xlabel("edit intensity")
+    axes[0, 0].set_ylabel("raw reading (map maximum)")
+    if title:
+        fig.suptitle(title)
+    return fig
