@@ -108,12 +108,12 @@ def _summary(readings: pd.DataFrame, top: float) -> pd.DataFrame:
     edited = readings[readings["intensity"] > 0]
     original = readings[readings["intensity"] == 0].set_index(["face", "AU"])["raw"]
     highest = edited[edited["intensity"] == top].set_index(["face", "AU"])["raw"]
-    by_au = edited.groupby("AU")
+    shares = edited[["rises", "peak in region"]].astype(float).groupby(edited["AU"])  # NaN: no peak
     return pd.DataFrame(
         {
-            "edits": by_au.size(),
-            "rises": by_au["rises"].mean(),
-            "peak in region": by_au["peak in region"].apply(lambda v: pd.to_numeric(v).mean()),
+            "edits": edited.groupby("AU").size(),
+            "rises": shares["rises"].mean(),
+            "peak in region": shares["peak in region"].mean(),
             f"mean rise at {top:g}": (highest - original).groupby("AU").mean(),
         }
     )
