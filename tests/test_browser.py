@@ -73,6 +73,32 @@ ALLOWED_ERRORS = [
 ]
 
 
+# What runs past the text column: a printed or displayed output block whose lines need a sideways
+# scroll, and any element whose right edge passes the column's outside a box that scrolls (a wide
+# table scrolls inside its own box, which is allowed). Code cells' sources keep their scroll.
+TOO_WIDE = """(() => {
+    const column = document.querySelector("article.bd-article") || document.querySelector("main");
+    const edge = column.getBoundingClientRect().right + 1;
+    const scrolls = el => {
+        for (let a = el.parentElement; a && a !== column; a = a.parentElement) {
+            const x = getComputedStyle(a).overflowX;
+            if (x === "auto" || x === "scroll") return true;
+        }
+        return false;
+    };
+    const blocks = [...column.querySelectorAll(".cell_output pre")]
+        .filter(p => p.scrollWidth > p.clientWidth + 1)
+        .map(p => "output block: " + p.textContent.trim().slice(0, 60));
+    const past = [...column.querySelectorAll("*")]
+        .filter(e => {
+            const box = e.getBoundingClientRect();
+            return box.width > 0 && box.right > edge && !scrolls(e);
+        })
+        .map(e => e.tagName + "." + e.className.toString().slice(0, 40));
+    return [...blocks, ...past];
+})()"""
+
+
 @dataclass
 class Page:
     errors: list[str]  # SEVERE console messages, less the allowed ones
@@ -83,6 +109,7 @@ class Page:
     math: int  # math elements in the page
     typeset_math: int  # of them, those MathJax typeset without a TeX error
     urls: list[str]  # every script and resource the page asked for
+    too_wide: list[str]  # output blocks that need a sideways scroll, elements past the text column
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +173,7 @@ def visit(driver, url: str) -> Page:
         typeset: document.querySelectorAll("{TYPESET_MATH}").length,
         urls: [...[...document.scripts].map(s => s.src).filter(s => s),
                ...performance.getEntriesByType("resource").map(e => e.name)],
+        tooWide: {TOO_WIDE},
     }}""")
     errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     return Page(
@@ -157,6 +185,7 @@ def visit(driver, url: str) -> Page:
         math=facts["math"],
         typeset_math=facts["typeset"],
         urls=facts["urls"],
+        too_wide=facts["tooWide"],
     )
 
 
@@ -270,6 +299,11 @@ def test_the_synthetic_face_explorer_page_switches_to_the_au_pairs_the_text_name
     ):
         alt = browser.execute_script(CHOOSE, pair)
         assert all(au in alt for au in shown) and alt.count("=") == 2, f"{pair}: the picture shows {alt!r}"
+
+
+def test_no_output_or_element_runs_past_the_text_column(pages):
+    wide = {name: page.too_wide[:3] for name, page in pages.items() if page.too_wide}
+    assert not wide, f"pages with content past the text column: {wide}"
 
 
 def test_pages_embed_no_widget_state(pages):
