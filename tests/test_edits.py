@@ -44,21 +44,13 @@ def test_an_edit_warps_the_pixels_with_the_landmarks_and_leaves_the_rest(face):
 def test_the_warp_is_scikit_images_piecewise_affine_warp(face):
     from skimage.transform import PiecewiseAffineTransform, warp
 
-    from auheat.synth.edits import _warp
+    from auheat.synth.edits import _warp, fixed_points
 
     image, landmarks = face
     target = landmarks + au_movement(12, 5.0, landmarks)
     ours = _warp(image, landmarks, target).astype(int)
-    # The reference, with the same control points (_warp's border and ring are fixed points).
-    side = 256
-    edge = np.linspace(0, side - 1, 9)
-    border = np.array(
-        [(x, y) for x in edge for y in (0, side - 1)] + [(x, y) for y in edge[1:-1] for x in (0, side - 1)]
-    )
-    centre = landmarks.mean(0)
-    ring = centre + 1.25 * (landmarks[:17] - centre)
-    ring = ring[(ring > 0).all(1) & (ring < side - 1).all(1)]
-    fixed = np.concatenate([border, ring])
+    # The reference, with the same control points: the landmarks and the points _warp holds still.
+    fixed = fixed_points(landmarks, image.shape[0])
     transform = PiecewiseAffineTransform.from_estimate(
         np.concatenate([target, fixed]), np.concatenate([landmarks, fixed])
     )

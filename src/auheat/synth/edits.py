@@ -101,16 +101,8 @@ def _warp(crop: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarra
             "face edits triangulate with SciPy, which comes with the faces extra: pip install 'auheat[faces]'"
         ) from error
     side = crop.shape[0]
-    # The border, and a ring of points between it and the face, stay where they are, so only the
-    # face's inside deforms.
-    edge = np.linspace(0, side - 1, 9)
-    border = np.array(
-        [(x, y) for x in edge for y in (0, side - 1)] + [(x, y) for y in edge[1:-1] for x in (0, side - 1)]
-    )
-    centre = source.mean(0)
-    ring = centre + 1.25 * (source[:17] - centre)  # the jaw line, pushed out a quarter
-    ring = ring[(ring > 0).all(1) & (ring < side - 1).all(1)]
-    before, after = np.concatenate([source, border, ring]), np.concatenate([target, border, ring])
+    fixed = fixed_points(source, side)
+    before, after = np.concatenate([source, fixed]), np.concatenate([target, fixed])
     simplices = Delaunay(after).simplices  # [T, 3] the target triangles, by point
     # Which triangle each pixel lies in, drawn by OpenCV (SciPy's find_simplex took 1.5 s for
     # the 65,536 pixels of a fresh triangulation); points in 1/16 pixel, as fillConvexPoly's shift.
@@ -127,6 +119,20 @@ def _warp(crop: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarra
     back = np.einsum("pk,pkj->pj", pixels, affine[owner.ravel()]).astype(np.float32)
     maps = back.reshape(side, side, 2)
     return cv2.remap(crop, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def fixed_points(landmarks: np.ndarray, side: int) -> np.ndarray:
+    """[N, 2] the points an edit holds still: the crop's border, and a ring just outside the jaw
+    line (pushed out a quarter from the landmarks' centre), so that only the face's inside
+    deforms."""
+    edge = np.linspace(0, side - 1, 9)
+    border = np.array(
+        [(x, y) for x in edge for y in (0, side - 1)] + [(x, y) for y in edge[1:-1] for x in (0, side - 1)]
+    )
+    centre = landmarks.mean(0)
+    ring = centre + 1.25 * (landmarks[:17] - centre)
+    ring = ring[(ring > 0).all(1) & (ring < side - 1).all(1)]
+    return np.concatenate([border, ring])
 
 
 def _paint_mouth(image: np.ndarray, source: np.ndarray, target: np.ndarray) -> None:

@@ -112,15 +112,11 @@ class PhotoExplorer(WithPageVersion, widgets.VBox):
     def page_controls(self) -> list[PageControl]:
         """The page version's controls: every photo; the maximum over all AUs and each of
         :data:`PAGE_AUS` the model has; thresholds 0, 1 and 2; opacities 0.45 and 0.9."""
-        aus = [(label, n) for label, n in self.au.options if n == 0 or n in PAGE_AUS]
+        offered = [(label, n) for label, n in self.au.options if n == 0 or n in PAGE_AUS]
+        labels, aus = tuple(label for label, _ in offered), tuple(n for _, n in offered)
         return [
             PageControl("photo", tuple(self._readings), self.photo.value),
-            PageControl(
-                "AU",
-                tuple(n for _, n in aus),
-                self.au.value if self.au.value in [n for _, n in aus] else 0,
-                tuple(label for label, _ in aus),
-            ),
+            PageControl("AU", aus, self.au.value if self.au.value in aus else 0, labels),
             PageControl.nearest("threshold", (0.0, 1.0, 2.0), self.threshold.value, slider=True),
             PageControl.nearest("opacity", (0.45, 0.9), self.opacity.value, slider=True),
         ]
