@@ -87,7 +87,7 @@ class Grid(NamedTuple):
 
     scores: pd.DataFrame  # a row per run and AU (and ``mean``): ICC, PCC, MAE, MAE raw, LOC
     curves: pd.DataFrame  # a row per run and logged evaluation: training loss, mean test scores
-    runs: pd.DataFrame  # a row per run: dataset, method, design, fold, train_subjects, seed, folder
+    runs: pd.DataFrame  # a row per run: dataset, method, design, fold, train_subjects, seed, steps, folder
 
 
 def concat_grids(*grids: Grid) -> Grid:
@@ -193,7 +193,8 @@ def run_grid(
             "fold": spec.fold,
             "train_subjects": len(info["train_subjects"]),
             "seed": spec.config.seed,
-            "folder": out,  # what tells two runs of one key apart (another budget, say)
+            "steps": spec.config.steps,  # the step budget (None for a budget in epochs)
+            "folder": out,  # what tells two runs of one key apart (another landmark network, say)
         }
         runs.append(key)
         epochs = log[["epoch", "step", "train_loss", "ICC_mean", "PCC_mean", "MAE_mean"]]
