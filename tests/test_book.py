@@ -325,3 +325,60 @@ def test_the_readme_names_every_inner_module_a_chapter_shows():
         assert path.stem in rows, f"the README's table of inner modules has no row for {path.stem}"
         named = set(re.findall(r"`(auheat\.[\w.]+)`", rows[path.stem]))
         assert inner_modules(path) == named, f"{path.stem} imports {sorted(inner_modules(path))}"
+
+
+# A decimal the prose may state, because it is a setting, a published fact or a property of a
+# design, never a measured result; a result stated in prose would go stale when a rebuild changes
+# the run, so it is printed from the run instead (issue: numbers in prose come from the run).
+STATED_CONSTANTS = {
+    "0.0": "zero, as pandas prints a negative zero",
+    "0.02": "the released adaptation model's initial weights, N(0, 0.02)",
+    "0.05": "Chapter 8's 'within 0.05 of fine-tuning' rule",
+    "0.08": "the NME's common failure threshold",
+    "0.1": "READ_ICC, the ICC from which an AU is read",
+    "0.12": "face_alignment's box offset",
+    "0.25": "the attention's default spread; FAN's kernel standard deviation per pixel",
+    "0.45": "an opacity Chapter 9's explorer offers",
+    "0.5": "Chapter 1's exercise threshold",
+    "0.8": "an exercise's analytic answer: the ICC of doubled answers",
+    "0.9": "an opacity Chapter 9's explorer offers",
+    "1.1": "the windowed design's largest tail beyond the fixed window, a property of the design",
+    "1.5": "Crop pixel 1.5; the cost table's light-method threshold",
+    "1.875": "an exercise's analytic answer: the mean label",
+    "1.96": "the normal quantile of a 95 % interval",
+    "3.25": "FAN_SIGMA",
+    "4.30": "the t quantile of a 95 % interval on two degrees of freedom",
+    "9.75": "three times FAN_SIGMA",
+    "23.8": "2DFAN-4's parameter count, in millions",
+    "97.6": "the outer eye corners' distance in the 256-pixel alignment template",
+}
+# Code blocks (an admonition's ````{...} fence holds prose and is read), inline code, maths, links.
+CODE_OR_LINK = re.compile(
+    r"^```(?:python|bash|text)?\n.*?^```$|`[^`\n]*`|\$[^$]*\$|\(https?://[^)]*\)|arXiv:\d+\.\d+", re.S | re.M
+)
+DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])")
+
+
+def prose_pages() -> dict[str, list[str]]:
+    pages = {path.name: markdown_cells(path) for path in CHAPTERS}
+    return pages | {path.name: [path.read_text()] for path in sorted(BOOK.glob("*.md"))}
+
+
+def stated_decimals(text: str) -> list[str]:
+    return DECIMAL.findall(CODE_OR_LINK.sub(" ", text))
+
+
+def test_prose_states_no_measured_result():
+    for name, cells in prose_pages().items():
+        for text in cells:
+            for number in stated_decimals(text):
+                assert number in STATED_CONSTANTS, (
+                    f"{name}: '{number}' in the prose; print a result from the run (or name a setting "
+                    "in STATED_CONSTANTS)"
+                )
+
+
+def test_the_prose_check_catches_a_stated_result():
+    assert stated_decimals("Fine-tuning scores 0.370 against 0.266 for scratch.") == ["0.370", "0.266"]
+    quoted = "`0.37` in code, $0.5$ in maths, [arXiv:2004.06657](https://arxiv.org/abs/2004.06657)"
+    assert stated_decimals(quoted) == []

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auheat.chapters import TransferChapter
+from auheat.chapters import READ_ICC, TransferChapter, held_out_reading
 from auheat.config import TrainConfig
 from auheat.recipes import Recipe
 
@@ -49,3 +49,26 @@ def test_the_chapter_trains_its_runs_where_the_grid_reads_them_and_scores_them_a
     answering_0 = np.nanmean(np.abs(chapter.test_set.intensities), axis=0)
     np.testing.assert_allclose(table["MAE of 0"].to_numpy(), [*answering_0, answering_0.mean()])
     assert list(table.index[:-1]) == [f"AU{n:02d}" for n in chapter.test_set.aus]
+
+
+def test_the_held_out_reading_is_built_from_the_table():
+    table = pd.DataFrame(
+        {
+            "ICC": [0.5, 0.0, 0.05, 0.18],
+            "PCC": [0.6, np.nan, 0.1, 0.2],
+            "MAE": [0.2, 0.4, 0.1, 0.23],
+            "MAE of 0": [0.3, 0.3, 0.2, 0.27],
+        },
+        index=["AU01", "AU02", "AU04", "mean"],
+    )
+    reading = held_out_reading(table, "fine-tuning")
+    assert reading.splitlines() == [
+        "fine-tuning: mean ICC 0.180.",
+        f"Reads 1 of 3 AUs (ICC of at least {READ_ICC}): AU01.",
+        "One constant answer (PCC undefined, ICC 0) on 1 of 3 AUs: AU02.",
+        "MAE below answering 0 on 2 of 3 AUs (mean 0.230 against 0.270): AU01, AU04.",
+    ]
+    table["ICC"] = 0.0
+    table["MAE"] = table["MAE of 0"] - 1e-9  # equal as the table prints them: not below
+    assert "MAE below answering 0 on 0 of 3 AUs" in held_out_reading(table, "x")
+    assert "Reads 0 of 3 AUs (ICC of at least 0.1): none." in held_out_reading(table, "x")

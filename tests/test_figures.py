@@ -59,10 +59,33 @@ from auheat.synth.presets import get_preset
 matplotlib.use("Agg")
 
 
+# The smallest type a figure sets, in points: a figure the page shrinks to its column would make
+# anything smaller unreadable (the browser test checks the shrinking).
+SMALLEST_TYPE = 8
+
+
+def small_type(fig) -> list[str]:
+    texts = fig.findobj(lambda a: isinstance(a, matplotlib.text.Text) and a.get_visible() and a.get_text())
+    small = [t for t in texts if t.get_fontsize() < SMALLEST_TYPE]
+    return [f"{t.get_text()!r} at {t.get_fontsize():.1f} pt" for t in small]
+
+
 @pytest.fixture(autouse=True)
 def close_figures():
+    """Every figure a test draws is checked for type below SMALLEST_TYPE, then closed."""
     yield
+    drawn = [plt.figure(n) for n in plt.get_fignums()]
     plt.close("all")
+    for fig in drawn:
+        assert not small_type(fig), f"type below {SMALLEST_TYPE} pt: {small_type(fig)[:5]}"
+
+
+def test_the_type_check_sees_small_type():
+    fig, ax = plt.subplots()
+    ax.set_title("legible")
+    ax.text(0, 0, "too small", fontsize=6)
+    assert small_type(fig) == ["'too small' at 6.0 pt"]
+    plt.close(fig)
 
 
 def heatmap_images(ax) -> list:

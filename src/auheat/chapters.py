@@ -27,6 +27,10 @@ from auheat.tasks import AUTask
 
 Runs = dict[str, TrainedRun]  # run name -> its last-epoch model and metrics log
 
+# The held-out ICC from which the book says a model reads an AU (Chapters 4 to 8). An ICC this small
+# is within what one more seed or fold moves (Chapter 8), so an AU below it is not read as learnt.
+READ_ICC = 0.1
+
 
 @dataclass(frozen=True)
 class TransferChapter:
@@ -150,3 +154,30 @@ class TransferChapter:
         table, zero_mae = evaluation.table.copy(), self.zero_mae
         table["MAE of 0"] = [*zero_mae, zero_mae.mean()]
         return table
+
+
+def held_out_reading(table: pd.DataFrame, name: str) -> str:
+    """What a held-out table (:meth:`TransferChapter.held_out`) says, in sentences built from it.
+
+    The AUs the model reads (ICC of at least :data:`READ_ICC`), the AUs it answers with one
+    constant value (PCC undefined: the answers do not vary, and the ICC is then 0), and the AUs
+    whose MAE is below that of answering 0; the chapters print it under the table, so a rebuild
+    that changes the table changes the reading.
+    """
+    aus = table.drop(index="mean")
+
+    def listed(mask: pd.Series) -> str:
+        return ", ".join(aus.index[mask]) or "none"
+
+    read = aus["ICC"] >= READ_ICC
+    constant = aus["PCC"].isna()
+    below_zero = aus["MAE"].round(3) < aus["MAE of 0"].round(3)  # below as the table prints them
+    mean = table.loc["mean"]
+    return (
+        f"{name}: mean ICC {mean['ICC']:.3f}.\n"
+        f"Reads {read.sum()} of {len(aus)} AUs (ICC of at least {READ_ICC}): {listed(read)}.\n"
+        f"One constant answer (PCC undefined, ICC 0) on {constant.sum()} of {len(aus)} AUs: "
+        f"{listed(constant)}.\n"
+        f"MAE below answering 0 on {below_zero.sum()} of {len(aus)} AUs "
+        f"(mean {mean['MAE']:.3f} against {mean['MAE of 0']:.3f}): {listed(below_zero)}."
+    )

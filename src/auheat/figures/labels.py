@@ -108,7 +108,7 @@ def plot_cooccurrence(
         cmap="mako_r",
         annot=True,
         fmt=".0f",
-        annot_kws={"fontsize": 7},
+        annot_kws={"fontsize": 8},
         square=True,
         cbar_kws={"label": "P(AU j > 0 | AU i > 0) (%)", "shrink": 0.8},
         linewidths=0.5,

@@ -72,7 +72,7 @@ def plot_landmark_predictions(
     fig = plot_faces(images, None, titles, ncols=ncols, panel_size=panel_size)
     for ax, truth, predicted in zip(fig.axes, truths, predictions, strict=True):
         _draw_landmark_pair(ax, check_landmarks(truth), check_landmarks(predicted))
-    fig.axes[0].legend(loc="lower left", fontsize=7, framealpha=0.85)
+    fig.axes[0].legend(loc="lower left", fontsize=8, framealpha=0.85)
     return fig
 
 

@@ -311,7 +311,7 @@ def plot_face_targets(
             xytext=(0, 9),
             textcoords="offset points",
             ha="center",
-            fontsize=7,
+            fontsize=8,
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
         )
     right.set_title(f"AU targets, max over {len(numbers)} channels", fontsize=10)

@@ -318,7 +318,7 @@ def plot_heatmap_overlay(
                 (x, y),
                 xytext=(4, 3),
                 textcoords="offset points",
-                fontsize=7,
+                fontsize=8,
                 color="#00e676",
                 bbox={"boxstyle": "round,pad=0.15", "fc": "black", "alpha": 0.5, "lw": 0},
             )

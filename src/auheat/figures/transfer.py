@@ -177,7 +177,7 @@ def plot_face_maps(
             show_face(ax, crop)
             if c in own_scale and maps[r, c].max() > 0:  # from 0 to the panel's own top
                 own = draw_heatmap(ax, maps[r, c], crop_size=crop.shape[0], vmax=float(maps[r, c].max()))
-                fig.colorbar(own, ax=ax, shrink=0.8, pad=0.02).ax.tick_params(labelsize=6)
+                fig.colorbar(own, ax=ax, shrink=0.8, pad=0.02).ax.tick_params(labelsize=8)
             elif c in own_scale:  # no scale to stretch: say so rather than draw a blank panel
                 ax.text(
                     0.5,
@@ -185,7 +185,7 @@ def plot_face_maps(
                     "nothing above 0",
                     transform=ax.transAxes,
                     ha="center",
-                    fontsize=7,
+                    fontsize=8,
                     color="white",
                     bbox={"facecolor": "black", "alpha": 0.6, "linewidth": 0},
                 )
