@@ -85,7 +85,7 @@ def plot_design_grid(
     designs: Sequence[str] = DESIGNS,
     heatmap_size: int = 64,
     margin: float | None = 40.0,
-    panel_size: float = 1.7,
+    panel_size: float = 1.3,
 ) -> Figure:
     """The targets of one AU on one face: a row per design, a column per intensity.
 
@@ -233,7 +233,7 @@ def plot_target_profiles(
     near = np.abs(x_crop - centre[0]) <= half_width
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(intensities)))
     fig, axes = plt.subplots(
-        1, len(designs), figsize=(3.6 * len(designs), 3.2), layout="constrained", sharey=True, squeeze=False
+        1, len(designs), figsize=(2.3 * len(designs), 3.2), layout="constrained", sharey=True, squeeze=False
     )
     for ax, design in zip(axes[0], designs, strict=True):
         maps = _au_heatmaps(landmarks, au, intensities, design, crop_size, heatmap_size)

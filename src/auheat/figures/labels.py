@@ -48,7 +48,7 @@ def plot_label_histograms(tables: Mapping[str, pd.DataFrame], *, height: float =
     fig, axes = plt.subplots(
         1,
         len(tables),
-        figsize=(0.45 * sum(widths) + 1.5, height),
+        figsize=(0.4 * sum(widths) + 1.2, height),
         layout="constrained",
         squeeze=False,
         sharey=True,
@@ -128,7 +128,7 @@ def plot_session_labels(
     *,
     lines: Sequence[int] | None = None,
     fps: float = 25.0,
-    figsize: tuple[float, float] = (10.0, 5.6),
+    figsize: tuple[float, float] = (9.0, 5.2),
 ) -> Figure:
     """The labels of one session over time: every AU as a strip, and a few AUs as lines.
 

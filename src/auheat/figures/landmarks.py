@@ -92,7 +92,7 @@ def plot_landmark_heatmaps(
     *,
     landmark: int = 30,
     zoom: int = 7,
-    panel_size: float = 2.2,
+    panel_size: float = 2.0,
 ) -> Figure:
     """Landmark heatmap targets beside a network's heatmaps, one face per row.
 

@@ -68,7 +68,7 @@ def plot_face_reading(
     *,
     title: str | None = None,
     ncols: int = 6,
-    panel_size: float = 1.9,
+    panel_size: float = 1.5,
 ) -> Figure:
     """Every AU's predicted heatmap over one aligned face, and the intensities as a bar chart.
 

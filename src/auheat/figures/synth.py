@@ -191,8 +191,8 @@ def plot_au_change_maps(
     *,
     intensity: float = 5.0,
     vmax: float = 40.0,
-    ncols: int = 7,
-    panel_size: float = 1.9,
+    ncols: int = 5,
+    panel_size: float = 1.7,
 ) -> Figure:
     """Where each AU changes the image: |face with the AU at ``intensity`` - neutral face|.
 

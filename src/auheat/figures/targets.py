@@ -48,7 +48,7 @@ def plot_alignment(
     landmarks_crop: np.ndarray | torch.Tensor,
     *,
     margin: float = 0.6,
-    figsize: tuple[float, float] = (10.0, 5.0),
+    figsize: tuple[float, float] = (9.0, 4.5),
 ) -> Figure:
     """A photo next to its aligned crop, with the three landmarks that fix the alignment.
 
@@ -213,7 +213,7 @@ def plot_au_atlas(
     aus: AUSelection = None,
     *,
     ncols: int = 5,
-    panel_size: float = 2.2,
+    panel_size: float = 1.75,
 ) -> Figure:
     """One small panel per AU: the face with that AU's centres and the landmarks that define them.
 

@@ -32,7 +32,7 @@ def plot_learning_curves(
     *,
     per_au: bool = True,
     floors: Mapping[str, float] | None = None,
-    figsize: tuple[float, float] = (11.0, 3.4),
+    figsize: tuple[float, float] = (9.0, 3.2),
 ) -> Figure:
     """An AU run's logged evaluations: training loss, and ICC(3,1) and MAE on the evaluation split.
 
