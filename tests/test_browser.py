@@ -99,6 +99,19 @@ TOO_WIDE = """(() => {
 })()"""
 
 
+# How far the page may shrink a figure to fit the column: a figure's smallest type, 8 pt
+# (tests/test_figures.py), is 11.1 pixels at the book's 100 dpi, and stays at 8 CSS pixels or more
+# at this scale. The column is 676 pixels wide at the test's window, so a figure may be about
+# 9 inches wide.
+LEGIBLE_SCALE = 0.72
+SHRUNK = f"""return [...document.querySelectorAll(".cell_output img")]
+    .filter(i => i.naturalWidth > 0 && i.clientWidth < {LEGIBLE_SCALE} * i.naturalWidth)
+    .map(i => {{
+        const section = i.closest("section");
+        return `${{section ? section.id : "?"}}: ${{i.naturalWidth}} px shown at ${{i.clientWidth}}`;
+    }})"""
+
+
 @dataclass
 class Page:
     errors: list[str]  # SEVERE console messages, less the allowed ones
@@ -110,6 +123,7 @@ class Page:
     typeset_math: int  # of them, those MathJax typeset without a TeX error
     urls: list[str]  # every script and resource the page asked for
     too_wide: list[str]  # output blocks that need a sideways scroll, elements past the text column
+    shrunk: list[str]  # figures shown at less than LEGIBLE_SCALE of their width, by section
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +200,7 @@ def visit(driver, url: str) -> Page:
         typeset_math=facts["typeset"],
         urls=facts["urls"],
         too_wide=facts["tooWide"],
+        shrunk=driver.execute_script(SHRUNK),
     )
 
 
@@ -304,6 +319,11 @@ def test_the_synthetic_face_explorer_page_switches_to_the_au_pairs_the_text_name
 def test_no_output_or_element_runs_past_the_text_column(pages):
     wide = {name: page.too_wide[:3] for name, page in pages.items() if page.too_wide}
     assert not wide, f"pages with content past the text column: {wide}"
+
+
+def test_figures_are_not_shrunk_below_legible_type(pages):
+    shrunk = {name: page.shrunk for name, page in pages.items() if page.shrunk}
+    assert not shrunk, f"figures too wide for the column (draw them narrower): {shrunk}"
 
 
 def test_pages_embed_no_widget_state(pages):

@@ -648,3 +648,16 @@ def test_photo_landmarks_are_drawn_one_panel_per_photo_titled_with_its_nme(crop,
     fig = plot_photo_landmarks(found, "64x64", pd.Series({"a": 0.05, "b": 0.0}), ncols=2)
     assert [ax.get_title() for ax in fig.axes[:2]] == ["a, 64x64\nNME 0.050", "b, 64x64\nNME 0.000"]
     plt.close(fig)
+
+
+def test_the_edit_check_draws_a_panel_per_au_three_to_a_row():
+    rows = [
+        {"AU": au, "face": face, "intensity": level, "raw": au * level / 10 + face}
+        for au in (1, 2, 4, 12, 25)
+        for face in (0, 1)
+        for level in (0.0, 2.5, 5.0)
+    ]
+    fig = figures.plot_edit_check(pd.DataFrame(rows))
+    assert [ax.get_title() for ax in fig.axes] == ["AU01", "AU02", "AU04", "AU12", "AU25"]
+    assert fig.get_figwidth() <= 9 and len(fig.axes[0].lines) == 3  # two faces and their mean
+    np.testing.assert_allclose(fig.axes[3].lines[-1].get_ydata(), [0.5, 0.5 + 12 * 0.25, 0.5 + 12 * 0.5])

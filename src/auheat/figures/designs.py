@@ -233,7 +233,7 @@ def plot_target_profiles(
     near = np.abs(x_crop - centre[0]) <= half_width
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(intensities)))
     fig, axes = plt.subplots(
-        1, len(designs), figsize=(2.3 * len(designs), 3.2), layout="constrained", sharey=True, squeeze=False
+        1, len(designs), figsize=(2.1 * len(designs), 3.2), layout="constrained", sharey=True, squeeze=False
     )
     for ax, design in zip(axes[0], designs, strict=True):
         maps = _au_heatmaps(landmarks, au, intensities, design, crop_size, heatmap_size)

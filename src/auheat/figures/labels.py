@@ -48,7 +48,7 @@ def plot_label_histograms(tables: Mapping[str, pd.DataFrame], *, height: float =
     fig, axes = plt.subplots(
         1,
         len(tables),
-        figsize=(0.4 * sum(widths) + 1.2, height),
+        figsize=(0.36 * sum(widths) + 1.2, height),
         layout="constrained",
         squeeze=False,
         sharey=True,

@@ -51,7 +51,7 @@ def plot_landmark_predictions(
     titles: Sequence[str] | None = None,
     *,
     ncols: int = 4,
-    panel_size: float = 3.0,
+    panel_size: float = 2.2,
 ) -> Figure:
     """Faces with their ground-truth (dots) and predicted (crosses) 68 landmarks, joined by error lines.
 

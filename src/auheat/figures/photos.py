@@ -23,7 +23,7 @@ def plot_found_faces(
     titles: Sequence[str],
     *,
     ncols: int = 4,
-    panel_size: float = 3.2,
+    panel_size: float = 2.2,
 ) -> Figure:
     """Photos with every face a landmarker found: its box, its score and its 68 landmarks.
 
@@ -173,10 +173,14 @@ def plot_edit_check(readings, *, title: str | None = None) -> Figure:
     line is a model that does not see the movement.
     """
     aus = sorted(readings["AU"].unique())
+    ncols = min(3, len(aus))  # three to a row keeps the figure within the text column
+    nrows = -(-len(aus) // ncols)
     fig, axes = plt.subplots(
-        1, len(aus), figsize=(2.3 * len(aus), 2.8), sharey=True, squeeze=False, layout="constrained"
+        nrows, ncols, figsize=(2.9 * ncols, 2.5 * nrows), sharey=True, squeeze=False, layout="constrained"
     )
-    for ax, au in zip(axes[0], aus, strict=True):
+    for ax in axes.flat[len(aus) :]:
+        ax.remove()
+    for ax, au in zip(axes.flat, aus, strict=False):
         own = readings[readings["AU"] == au]
         for _, face in own.groupby("face"):
             ax.plot(face["intensity"], face["raw"], color="0.7", linewidth=1)
@@ -184,7 +188,8 @@ def plot_edit_check(readings, *, title: str | None = None) -> Figure:
         ax.plot(mean.index, mean.to_numpy(), color="tab:blue", linewidth=2.2, marker="o", markersize=3)
         ax.set_title(get_au(au).label)
         ax.set_xlabel("edit intensity")
-    axes[0, 0].set_ylabel("raw reading (map maximum)")
+    for row in axes:
+        row[0].set_ylabel("raw reading (map maximum)")
     if title:
         fig.suptitle(title)
     return fig

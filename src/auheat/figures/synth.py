@@ -36,7 +36,7 @@ def plot_faces(
     titles: Sequence[str] | None = None,
     *,
     ncols: int = 4,
-    panel_size: float = 2.4,
+    panel_size: float = 2.2,
     title: str | None = None,
 ) -> Figure:
     """A grid of faces, each with its 68 landmarks.
@@ -326,7 +326,7 @@ def plot_dataset_samples(
     indices: Sequence[int],
     *,
     ncols: int = 4,
-    panel_size: float = 2.4,
+    panel_size: float = 2.2,
     per_line: int = 3,
 ) -> Figure:
     """Frames of a prepared dataset with their landmarks and their non-zero labels.
