@@ -68,7 +68,8 @@ def test_the_held_out_reading_is_built_from_the_table():
         "One constant answer (PCC undefined, ICC 0) on 1 of 3 AUs: AU02.",
         "MAE below answering 0 on 2 of 3 AUs (mean 0.230 against 0.270): AU01, AU04.",
     ]
-    table["ICC"] = 0.0
+    table["ICC"] = -0.0001
+    assert held_out_reading(table, "x").startswith("x: mean ICC 0.000.")
     table["MAE"] = table["MAE of 0"] - 1e-9  # equal as the table prints them: not below
     assert "MAE below answering 0 on 0 of 3 AUs" in held_out_reading(table, "x")
     assert "Reads 0 of 3 AUs (ICC of at least 0.1): none." in held_out_reading(table, "x")

@@ -174,7 +174,7 @@ def held_out_reading(table: pd.DataFrame, name: str) -> str:
     below_zero = aus["MAE"].round(3) < aus["MAE of 0"].round(3)  # below as the table prints them
     mean = table.loc["mean"]
     return (
-        f"{name}: mean ICC {mean['ICC']:.3f}.\n"
+        f"{name}: mean ICC {round(mean['ICC'], 3) + 0.0:.3f}.\n"  # + 0.0: no "-0.000"
         f"Reads {read.sum()} of {len(aus)} AUs (ICC of at least {READ_ICC}): {listed(read)}.\n"
         f"One constant answer (PCC undefined, ICC 0) on {constant.sum()} of {len(aus)} AUs: "
         f"{listed(constant)}.\n"
