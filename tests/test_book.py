@@ -357,6 +357,20 @@ CODE_OR_LINK = re.compile(
     r"^```(?:python|bash|text)?\n.*?^```$|`[^`\n]*`|\$[^$]*\$|\(https?://[^)]*\)|arXiv:\d+\.\d+", re.S | re.M
 )
 DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])")
+PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?) ?%")
+# A share the prose may state, for the same reasons as STATED_CONSTANTS.
+STATED_PERCENTAGES = {
+    "0": "the self-checks' weight in the syllabus's grading",
+    "1.1": "the windowed design's largest tail, a property of the design",
+    "2": "a Gaussian's height at three standard deviations",
+    "13": "rank 8's share of the full remixing's parameters, a property of the layer",
+    "15": "a rubric weight",
+    "25": "a rubric weight",
+    "30": "a rubric or assignment weight",
+    "35": "an assignment weight",
+    "90": "Chapter 9's rise-rate threshold",
+    "95": "the intervals' coverage",
+}
 
 
 def prose_pages() -> dict[str, list[str]]:
@@ -368,6 +382,10 @@ def stated_decimals(text: str) -> list[str]:
     return DECIMAL.findall(CODE_OR_LINK.sub(" ", text))
 
 
+def stated_percentages(text: str) -> list[str]:
+    return PERCENT.findall(CODE_OR_LINK.sub(" ", text))
+
+
 def test_prose_states_no_measured_result():
     for name, cells in prose_pages().items():
         for text in cells:
@@ -376,9 +394,15 @@ def test_prose_states_no_measured_result():
                     f"{name}: '{number}' in the prose; print a result from the run (or name a setting "
                     "in STATED_CONSTANTS)"
                 )
+            for share in stated_percentages(text):
+                assert share in STATED_PERCENTAGES, (
+                    f"{name}: '{share} %' in the prose; print a result from the run (or name a setting "
+                    "in STATED_PERCENTAGES)"
+                )
 
 
 def test_the_prose_check_catches_a_stated_result():
     assert stated_decimals("Fine-tuning scores 0.370 against 0.266 for scratch.") == ["0.370", "0.266"]
+    assert stated_percentages("Fine-tuning reads 58 % of the AUs, at a 95 % interval.") == ["58", "95"]
     quoted = "`0.37` in code, $0.5$ in maths, [arXiv:2004.06657](https://arxiv.org/abs/2004.06657)"
     assert stated_decimals(quoted) == []
