@@ -378,23 +378,20 @@ def prose_pages() -> dict[str, list[str]]:
     return pages | {path.name: [path.read_text()] for path in sorted(BOOK.glob("*.md"))}
 
 
-def stated_decimals(text: str) -> list[str]:
-    return DECIMAL.findall(CODE_OR_LINK.sub(" ", text))
-
-
-def stated_percentages(text: str) -> list[str]:
-    return PERCENT.findall(CODE_OR_LINK.sub(" ", text))
+def stated(pattern: re.Pattern, text: str) -> list[str]:
+    """The numbers ``pattern`` finds in ``text``'s prose (code, maths and links left out)."""
+    return pattern.findall(CODE_OR_LINK.sub(" ", text))
 
 
 def test_prose_states_no_measured_result():
     for name, cells in prose_pages().items():
         for text in cells:
-            for number in stated_decimals(text):
+            for number in stated(DECIMAL, text):
                 assert number in STATED_CONSTANTS, (
                     f"{name}: '{number}' in the prose; print a result from the run (or name a setting "
                     "in STATED_CONSTANTS)"
                 )
-            for share in stated_percentages(text):
+            for share in stated(PERCENT, text):
                 assert share in STATED_PERCENTAGES, (
                     f"{name}: '{share} %' in the prose; print a result from the run (or name a setting "
                     "in STATED_PERCENTAGES)"
@@ -402,7 +399,7 @@ def test_prose_states_no_measured_result():
 
 
 def test_the_prose_check_catches_a_stated_result():
-    assert stated_decimals("Fine-tuning scores 0.370 against 0.266 for scratch.") == ["0.370", "0.266"]
-    assert stated_percentages("Fine-tuning reads 58 % of the AUs, at a 95 % interval.") == ["58", "95"]
+    assert stated(DECIMAL, "Fine-tuning scores 0.370 against 0.266 for scratch.") == ["0.370", "0.266"]
+    assert stated(PERCENT, "Fine-tuning reads 58 % of the AUs, at a 95 % interval.") == ["58", "95"]
     quoted = "`0.37` in code, $0.5$ in maths, [arXiv:2004.06657](https://arxiv.org/abs/2004.06657)"
-    assert stated_decimals(quoted) == []
+    assert stated(DECIMAL, quoted) == []

@@ -77,7 +77,8 @@ def close_figures():
     drawn = [plt.figure(n) for n in plt.get_fignums()]
     plt.close("all")
     for fig in drawn:
-        assert not small_type(fig), f"type below {SMALLEST_TYPE} pt: {small_type(fig)[:5]}"
+        small = small_type(fig)
+        assert not small, f"type below {SMALLEST_TYPE} pt: {small[:5]}"
 
 
 def test_the_type_check_sees_small_type():
@@ -660,4 +661,5 @@ def test_the_edit_check_draws_a_panel_per_au_three_to_a_row():
     fig = figures.plot_edit_check(pd.DataFrame(rows))
     assert [ax.get_title() for ax in fig.axes] == ["AU01", "AU02", "AU04", "AU12", "AU25"]
     assert fig.get_figwidth() <= 9 and len(fig.axes[0].lines) == 3  # two faces and their mean
+    assert [ax.get_subplotspec().rowspan.start for ax in fig.axes] == [0, 0, 0, 1, 1]
     np.testing.assert_allclose(fig.axes[3].lines[-1].get_ydata(), [0.5, 0.5 + 12 * 0.25, 0.5 + 12 * 0.5])

@@ -27,8 +27,8 @@ from auheat.tasks import AUTask
 
 Runs = dict[str, TrainedRun]  # run name -> its last-epoch model and metrics log
 
-# The held-out ICC from which the book says a model reads an AU (Chapters 4 to 8). An ICC this small
-# is within what one more seed or fold moves (Chapter 8), so an AU below it is not read as learnt.
+# The held-out ICC from which the book says a model reads an AU (Chapters 4 to 8): the project's
+# threshold, not the paper's; below it, one run's agreement is too small to read as learnt.
 READ_ICC = 0.1
 
 
