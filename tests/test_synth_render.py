@@ -35,6 +35,11 @@ def test_same_inputs_give_byte_identical_images(subject):
     c, _ = render_face(subject, {}, rng=np.random.default_rng(4))
     d, _ = render_face(subject, {}, rng=np.random.default_rng(4))
     assert c.tobytes() == d.tobytes()
+    # The landmark faces' variety too: facial hair, and a capture with the photo variety.
+    bearded = dataclasses.replace(subject, facial_hair="beard")
+    varied = [sample_capture(np.random.default_rng(9), photo_variety=True) for _ in range(2)]
+    e, f = (render_face(bearded, {1: 2, 12: 3}, pose, capture)[0] for capture in varied)
+    assert e.tobytes() == f.tobytes()
 
 
 def test_output_shapes_and_types_follow_the_size(subject):
@@ -205,3 +210,51 @@ def test_numpy_filters_match_their_pillow_counterparts():
     blurred = gaussian_blur(grid, 1.5)
     assert abs(blurred.mean() - grid.mean()) < 0.02 and blurred.std() < 0.6 * grid.std()
     np.testing.assert_allclose(gaussian_blur(np.full((9, 9), 3.0, np.float32), 2.0), 3.0, rtol=1e-5)
+
+
+def test_a_grey_capture_gives_a_grey_frame_and_tone_keeps_the_order_of_grey_levels(subject):
+    grey, _ = render_face(subject, {}, capture=dataclasses.replace(STUDIO, saturation=0.0))
+    colour, _ = render_face(subject, {}, capture=STUDIO)
+    # JPEG's chroma rounding leaves a grey level or two between the channels of a grey frame.
+    assert np.abs(grey[..., 0].astype(int) - grey[..., 2]).max() <= 3
+    assert np.abs(colour[..., 0].astype(int) - colour[..., 2]).mean() > 20
+    from auheat.synth.photo import _tone_curve
+
+    for contrast, gamma in ((1.3, 0.8), (0.7, 1.4)):
+        curve = _tone_curve(contrast, gamma).astype(int)
+        assert (np.diff(curve) >= 0).all() and curve[0] <= 5 + 128 * abs(1 - contrast)
+    assert np.array_equal(_tone_curve(1.0, 1.0), np.arange(256))
+
+
+@pytest.mark.parametrize("facial_hair", ["stubble", "moustache", "beard"])
+def test_facial_hair_is_drawn_below_the_nose_and_moves_no_landmark(subject, facial_hair):
+    bare, lm = render_face(subject, {}, capture=STUDIO)
+    hairy, lm_hairy = render_face(dataclasses.replace(subject, facial_hair=facial_hair), {}, capture=STUDIO)
+    assert np.array_equal(lm, lm_hairy)
+    changed = np.abs(bare.astype(int) - hairy).sum(-1) > 12
+    rows = np.nonzero(changed.any(1))[0]
+    # Nothing above the nose's base changes (the JPEG's 8x8 blocks may spread a change by a block).
+    assert changed.sum() > 100 and rows.min() >= lm[31:36, 1].min() - 8
+    chin = lm[8, 1] - 12
+    if facial_hair == "moustache":  # the upper lip only: the chin stays bare
+        assert rows.max() < chin
+    else:  # the chin is covered (or shadowed), down to the jaw
+        assert rows.max() >= chin
+
+
+def test_sampled_identities_and_captures_show_the_variety():
+    rng = np.random.default_rng(0)
+    identities = [sample_identity(rng) for _ in range(400)]
+    shares = {kind: np.mean([i.facial_hair == kind for i in identities]) for kind in ("none", "beard")}
+    assert 0.6 < shares["none"] < 0.8 and 0.05 < shares["beard"] < 0.15
+    varied = [sample_capture(np.random.default_rng(k), photo_variety=True) for k in range(400)]
+    assert 0.12 < np.mean([c.saturation == 0 for c in varied]) < 0.28
+    assert np.std([c.gamma for c in varied]) > 0.1 and np.std([c.contrast for c in varied]) > 0.05
+    # Without photo variety (the AU presets), and in a studio frame, the tone is left alone; the
+    # other fields are drawn as they are with it.
+    for k in range(20):
+        plain = sample_capture(np.random.default_rng(k))
+        assert (plain.saturation, plain.contrast, plain.gamma) == (1.0, 1.0, 1.0)
+        assert plain.seed == varied[k].seed and plain.light_azimuth == varied[k].light_azimuth
+    studio = sample_capture(rng, strength=0, photo_variety=True)
+    assert (studio.saturation, studio.contrast, studio.gamma) == (1.0, 1.0, 1.0)

@@ -155,6 +155,8 @@ def _render_chunk(job: _Job, task: RenderTask) -> tuple[RenderTask, np.ndarray]:
     # Identity and session are cheap to draw again, so each chunk redraws them instead of
     # workers sharing state.
     identity = sample_identity(_rng(seed, _IDENTITY, i))
+    if not preset.facial_hair:
+        identity = dataclasses.replace(identity, facial_hair="none")
     session = _session(preset, seed, i, k, job.frames_per_session[k])
     folder = Path(job.staging) / "images" / subject / session_name
     folder.mkdir(parents=True, exist_ok=True)
@@ -163,7 +165,12 @@ def _render_chunk(job: _Job, task: RenderTask) -> tuple[RenderTask, np.ndarray]:
     for j in range(start, stop):
         frame = int(session.frames[j])
         rng = _rng(seed, _FRAME, i, k, frame)
-        capture = sample_capture(rng, occluders=preset.occluders, strength=preset.capture_strength)
+        capture = sample_capture(
+            rng,
+            occluders=preset.occluders,
+            strength=preset.capture_strength,
+            photo_variety=preset.photo_variety,
+        )
         intensities = dict(zip(SESSION_AUS, session.intensities[j].tolist(), strict=True))
         yaw, pitch, roll = session.pose[j].tolist()
         pose = Pose(yaw=yaw, pitch=pitch, roll=roll)

@@ -8,7 +8,7 @@ renderer caches per-identity geometry on them), pickle (worker processes) and pr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,6 +19,7 @@ SYNTH_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 10, 12, 14, 15, 17, 20, 25, 26)
 HAIR_STYLES: tuple[str, ...] = ("short", "long", "fringe", "bald", "buzz")
 BACKGROUNDS: tuple[str, ...] = ("flat", "gradient", "clutter")
 OCCLUDERS: tuple[str, ...] = ("glasses", "hand")
+FACIAL_HAIR: tuple[str, ...] = ("none", "stubble", "moustache", "beard")
 NUM_SHAPE_MODES = 12
 
 
@@ -44,6 +45,7 @@ class Identity:
     brow: tuple[int, int, int] = (55, 40, 30)
     wrinkles: float = 0.2  # baseline depth of permanent lines, 0 (smooth) .. 1 (deep)
     seed: int = 0  # fine per-subject details: landmark irregularities, skin texture
+    facial_hair: str = "none"  # one of FACIAL_HAIR: none, stubble, a moustache, or a full beard
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,10 @@ class Capture:
     ``scale``, ``dx`` and ``dy`` jitter the crop like a face detector's box (zoom about the
     crop centre, shift in pixels of a 256 crop). Light comes from ``light_azimuth`` degrees
     (0 = from the camera, positive = from the image right) and ``light_elevation`` degrees
-    above the horizon. ``seed`` fixes the background clutter, the occluder's placement and
-    the sensor noise pattern, so a capture alone decides every pixel.
+    above the horizon. ``saturation``, ``contrast`` and ``gamma`` are the camera's and the
+    print's tone: real test photos include grey, high-contrast and dim ones. ``seed`` fixes
+    the background clutter, the occluder's placement and the sensor noise pattern, so a
+    capture alone decides every pixel.
     """
 
     scale: float = 1.0
@@ -82,6 +86,9 @@ class Capture:
     jpeg_quality: int = 95
     occluder: str | None = None  # None, "glasses" or "hand"
     seed: int = 0
+    saturation: float = 1.0  # colour saturation; 0 is a grey frame (archival photos, IR cameras)
+    contrast: float = 1.0  # gain about mid-grey
+    gamma: float = 1.0  # tone curve exponent (above 1 darkens the mid-tones)
 
 
 def _colour(rng: np.random.Generator, base: np.ndarray, spread: float) -> tuple[int, int, int]:
@@ -116,19 +123,25 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         hair_style=str(rng.choice(HAIR_STYLES, p=[0.35, 0.25, 0.2, 0.08, 0.12])),
         hair=_colour(rng, hair, 5),
         hair_volume=float(rng.uniform(2, 14)),
-        brow_thickness=float(rng.uniform(3.5, 7.0)),
+        brow_thickness=float(rng.uniform(4.5, 10.0)),
         brow=_colour(rng, hair * 0.75 + skin * 0.15, 0),
         wrinkles=float(np.clip(rng.beta(1.5, 4.0), 0, 1)),
         seed=int(rng.integers(0, 2**31 - 1)),
+        # Drawn last, so that every field above keeps the value it had before facial hair existed.
+        facial_hair=str(rng.choice(FACIAL_HAIR, p=[0.7, 0.1, 0.1, 0.1])),
     )
 
 
-def sample_capture(rng: np.random.Generator, occluders: bool = True, strength: float = 1.0) -> Capture:
+def sample_capture(
+    rng: np.random.Generator, occluders: bool = True, strength: float = 1.0, photo_variety: bool = False
+) -> Capture:
     """Draw the nuisances of one frame.
 
     ``strength`` scales every variation: 0 gives a clean studio frame (centred crop, light
     from the front and above, plain background, no blur, no noise, JPEG quality 95, no
     occluder); 1 gives the default spread. ``occluders=False`` never adds glasses or a hand.
+    ``photo_variety`` adds what photos from many cameras and prints show: grey frames (a fifth
+    of them at ``strength`` 1), saturation, contrast and gamma, and harder side light.
     """
     if not 0.0 <= strength <= 2.0:
         raise ValueError(f"strength must lie in [0, 2], got {strength}")
@@ -140,14 +153,17 @@ def sample_capture(rng: np.random.Generator, occluders: bool = True, strength: f
     occluder = None
     if occluders and rng.uniform() < 0.15 * s:
         occluder = OCCLUDERS[int(rng.integers(0, 2))]
+    hardest = 0.95 if photo_variety else 0.85  # the largest share of light from one side
     # Detector boxes wobble by a few per cent in size and position.
-    return Capture(
+    capture = Capture(
         scale=float(np.exp(rng.normal(0, 0.05 * s))),
         dx=float(rng.normal(0, 4.0 * s)),
         dy=float(rng.normal(0, 4.0 * s)),
         light_azimuth=float(rng.normal(0, 35 * s)),
         light_elevation=float(25 + rng.normal(0, 15 * s)),
-        light_strength=float(np.clip(0.55 + rng.normal(0, 0.12 * s), 0.2, 0.85)),
+        light_strength=float(
+            np.clip(0.55 + rng.normal(0, (0.15 if photo_variety else 0.12) * s), 0.2, hardest)
+        ),
         exposure=float(np.exp(rng.normal(0, 0.12 * s))),
         white_balance=tuple(float(v) for v in np.exp(rng.normal(0, 0.04 * s, 3))),
         background=kind,
@@ -159,6 +175,16 @@ def sample_capture(rng: np.random.Generator, occluders: bool = True, strength: f
         jpeg_quality=int(np.clip(95 - abs(rng.normal(0, 20 * s)), 30, 95)),
         occluder=occluder,
         seed=int(rng.integers(0, 2**31 - 1)),
+    )
+    if not photo_variety:
+        return capture
+    # Drawn after everything else, so that the fields above do not depend on photo_variety.
+    grey = rng.uniform() < 0.2 * min(s, 1.0)
+    return replace(
+        capture,
+        saturation=0.0 if grey else float(np.exp(rng.normal(0, 0.25 * s))),
+        contrast=float(np.exp(rng.normal(0, 0.15 * s))),
+        gamma=float(np.exp(rng.normal(0, 0.2 * s))),
     )
 
 

@@ -1,5 +1,5 @@
 """What the camera adds around and over a face: the background behind it, and blur, exposure,
-white balance, sensor noise and JPEG compression over the finished frame."""
+white balance, saturation, tone, sensor noise and JPEG compression over the finished frame."""
 
 from __future__ import annotations
 
@@ -64,7 +64,8 @@ def _box_kernel(radius: float) -> np.ndarray:
 
 
 def develop(image: Image.Image, capture: Capture) -> np.ndarray:
-    """Blur, exposure and white balance, noise, then a JPEG round trip; [n, n, 3] uint8.
+    """Blur, exposure and white balance, saturation, tone (contrast and gamma), noise, then a JPEG
+    round trip; [n, n, 3] uint8.
 
     Noise is drawn from a cached bank at the capture's standard deviation (rounded to whole
     grey levels), cropped at an offset set by the capture's seed: deterministic and cheap.
@@ -83,6 +84,11 @@ def develop(image: Image.Image, capture: Capture) -> np.ndarray:
     if any(abs(g - 1.0) > 2e-3 for g in gains):
         # RGB gains, rounded and saturated: one pass of a diagonal colour matrix.
         pixels = cv2.transform(pixels, np.diag(gains).astype(np.float32), dst=work)
+    if abs(capture.saturation - 1.0) > 2e-3:
+        # Each pixel moves towards (or, above 1, away from) its own grey level: one colour matrix.
+        pixels = cv2.transform(pixels, _saturation_matrix(capture.saturation), dst=work)
+    if abs(capture.contrast - 1.0) > 2e-3 or abs(capture.gamma - 1.0) > 2e-3:
+        pixels = cv2.LUT(pixels, _tone_curve(round(capture.contrast, 3), round(capture.gamma, 3)), dst=work)
     level = round(capture.noise_std)
     if level >= 1:
         up, down = _noise(level, n)
@@ -95,6 +101,24 @@ def develop(image: Image.Image, capture: Capture) -> np.ndarray:
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return cv2.imdecode(encoded, cv2.IMREAD_COLOR_RGB)
+
+
+# ITU-R BT.601 luma weights, the grey level of OpenCV's and Pillow's RGB-to-grey conversions.
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@lru_cache(maxsize=256)
+def _saturation_matrix(saturation: float) -> np.ndarray:
+    """3x3 colour matrix mixing each pixel with its luma: 0 gives grey, 1 leaves it unchanged."""
+    return (saturation * np.eye(3, dtype=np.float32) + (1.0 - saturation) * _LUMA[None, :]).astype(np.float32)
+
+
+@lru_cache(maxsize=4096)
+def _tone_curve(contrast: float, gamma: float) -> np.ndarray:
+    """[256] uint8 lookup table: a power curve (``gamma``), then a gain about mid-grey (``contrast``)."""
+    x = np.arange(256, dtype=np.float64) / 255.0
+    y = 0.5 + contrast * (x**gamma - 0.5)
+    return np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
 
 
 _LOCAL = threading.local()  # work arrays per thread: OpenCV releases the GIL while it fills them

@@ -17,26 +17,17 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from auheat.synth.drawing import Colour, flat, flat_complex, rgb, scaled
+from auheat.synth.occluders import draw_occluder
 from auheat.synth.params import Capture, Identity, Pose, check_intensities, sample_capture
 from auheat.synth.photo import background, develop
 from auheat.synth.shape import COLLAR, EARS, HAIRLINE, NECK, SKULL, Camera, expression_offsets, neutral_face
 from auheat.synth.skin import base_shading, light_vector, skin_image
 
-Colour = tuple[int, ...]
 FRONTAL = Pose()  # the default pose (frozen, so one shared instance is safe)
 # Head ellipsoid for the lighting, in mean-face model coordinates: centre and semi-axes.
 _HEAD_CENTRE = np.array([0.0, 118.0, -70.0])
 _HEAD_RADII = np.array([80.0, 120.0, 92.0])
-
-
-def _rgb(c: np.ndarray | tuple, alpha: int | None = None) -> Colour:
-    c = tuple(min(255, max(0, int(v))) for v in c)
-    return c if alpha is None else (*c, int(alpha))
-
-
-def _pts(a: np.ndarray) -> list[float]:
-    """[K, 2] points -> the flat [x0, y0, x1, y1, ...] list Pillow draws from fastest."""
-    return np.asarray(a, np.float64).ravel().tolist()
 
 
 def render_face(
@@ -110,24 +101,24 @@ def render_face(
     face = np.concatenate([small[:17], part["hairline"][::-1]])
     canvas = background(capture, half)
     if identity.hair_style == "long":  # long hair falls behind the neck and shoulders
-        ImageDraw.Draw(canvas).polygon(_pts(part["long"]), fill=look.long_hair)
+        ImageDraw.Draw(canvas).polygon(flat(part["long"]), fill=look.long_hair)
     shading = base_shading(cam.rot, centre, radii, capture, half // 2, grid_to_projection)
     skin = skin_image(identity, levels, small[:68], small[68:136], shading, half, face, part["neck"], light2d)
     mask = Image.new("L", (half, half), 0)
     md = ImageDraw.Draw(mask)
     for outline in (part["neck"], part["ear0"], part["ear1"], face):
-        md.polygon(_pts(outline), fill=255)
+        md.polygon(flat(outline), fill=255)
     if identity.hair_style == "bald":
-        md.polygon(_pts(part["skull"]), fill=255)
+        md.polygon(flat(part["skull"]), fill=255)
     canvas.paste(skin, (0, 0), mask)
-    ImageDraw.Draw(canvas).polygon(_pts(part["collar"]), fill=look.clothes)
+    ImageDraw.Draw(canvas).polygon(flat(part["collar"]), fill=look.clothes)
     _hair_front(canvas, identity, look, part, light2d)
     # OpenCV's bilinear resize (same pixel-centre convention as Pillow's BILINEAR) is about six
     # times cheaper than Pillow's general resampler at this size.
     image = Image.fromarray(cv2.resize(np.asarray(canvas), (size, size), interpolation=cv2.INTER_LINEAR))
     _features(image, identity, lm, neutral, levels, size)
     if capture.occluder is not None:
-        _occluder(image, identity, capture, lm, size)
+        draw_occluder(image, identity, capture, lm, size)
     return develop(image, capture), lm.astype(np.float32)
 
 
@@ -205,10 +196,10 @@ def _subject(identity: Identity) -> _Look:
     return _Look(
         points=points,
         parts={name: (int(a), int(b)) for name, a, b in zip(named, sizes[:-1], sizes[1:], strict=True)},
-        clothes=_rgb(np.random.default_rng(identity.seed + 1).uniform(20, 230, 3)),
-        long_hair=_rgb(np.array(identity.hair) * 0.8),
+        clothes=rgb(np.random.default_rng(identity.seed + 1).uniform(20, 230, 3)),
+        long_hair=rgb(np.array(identity.hair) * 0.8),
         hair=hair,
-        strands=(_rgb(hair * 1.0), _rgb(hair * 1.2), _rgb(hair * 0.8)),
+        strands=(rgb(hair * 1.0), rgb(hair * 1.2), rgb(hair * 0.8)),
     )
 
 
@@ -239,7 +230,7 @@ def _hair_front(
         return
     draw = ImageDraw.Draw(canvas)
     plain, lit_colour, shaded = look.strands
-    draw.polygon(_pts(part["cap"]), fill=plain)
+    draw.polygon(flat(part["cap"]), fill=plain)
     # Strands across the cap, from its outer edge to the hairline, lighter on the lit side.
     top, edge = part["strand_tops"], part["hairline"][1:-1:2]
     ends = top + (edge - top) * 0.9
@@ -253,19 +244,6 @@ def _local_light(image: Image.Image, point: complex, skin: Colour) -> float:
     """How lit the skin is at ``point`` (about 0.4..1.1), read from the composed image."""
     x, y = (min(max(int(v), 0), image.width - 1) for v in (point.real, point.imag))
     return min(max(sum(image.getpixel((x, y))) / (sum(skin) + 1e-6), 0.4), 1.15)
-
-
-def _xy(points: list[complex]) -> list[float]:
-    """Complex points x + iy -> the flat [x0, y0, x1, y1, ...] list Pillow draws from fastest."""
-    return [v for z in points for v in (z.real, z.imag)]
-
-
-def _scaled(colour: tuple, *factors: float) -> list[float]:
-    """``colour`` times each factor in turn (left to right, as numpy would)."""
-    out = [float(c) for c in colour]
-    for k in factors:
-        out = [c * k for c in out]
-    return out
 
 
 _SCLERA = (236, 230, 224)
@@ -294,29 +272,25 @@ def _features(
     f5, f4 = float(levels[3]) / 5.0, float(levels[2]) / 5.0
     skin = identity.skin
 
-    # Brows: the landmarks trace the brow's upper edge; it thins towards the temple.
-    taper = [identity.brow_thickness * s * t for t in _BROW_TAPER]
-    for top, t in ((z[17:22], taper), (z[22:27], taper[::-1])):
-        lower = [p + down * w for p, w in zip(top, t, strict=True)]
-        blend.polygon(_xy(top + lower[::-1]), fill=_rgb(identity.brow, 215))
+    _brows(blend, identity, z, s, down)
 
     # Eyes.
     for ids, outer, inner in ((list(range(36, 42)), 36, 39), (list(range(42, 48)), 45, 42)):
         eye = [z[i] for i in ids]
         lit = _local_light(image, sum(eye) / 6 + down * 8 * s, skin)
-        opaque.polygon(_xy(eye), fill=_rgb(_scaled(_SCLERA, min(lit, 1.0), 0.92)))
+        opaque.polygon(flat_complex(eye), fill=rgb(scaled(_SCLERA, min(lit, 1.0), 0.92)))
         _iris(image, eye, identity, lit, s)
         lash = [outer, ids[1], ids[2], inner] if outer == 36 else [inner, ids[1], ids[2], outer]
-        blend.line(_xy([z[i] for i in lash]), fill=(25, 18, 16, 230), width=max(1, round(2 * s)))
+        blend.line(flat_complex([z[i] for i in lash]), fill=(25, 18, 16, 230), width=max(1, round(2 * s)))
         lid = [inner, ids[4], ids[5], outer] if outer == 36 else [outer, ids[4], ids[5], inner]
-        blend.line(_xy([z[i] for i in lid]), fill=_rgb(_scaled(skin, 0.45, lit), 150), width=1)
+        blend.line(flat_complex([z[i] for i in lid]), fill=rgb(scaled(skin, 0.45, lit), 150), width=1)
         lift = (4.5 - 2.5 * f5 + 1.5 * f4) * s
         crease = [z[i] - down * lift * k for i, k in zip(ids[:4], _CREASE_LIFT, strict=True)]
-        blend.line(_xy(crease), fill=_rgb(_scaled(skin, 0.5, lit), 110), width=1)
+        blend.line(flat_complex(crease), fill=rgb(scaled(skin, 0.5, lit), 110), width=1)
 
     # Nose: nostrils, the alar grooves and the soft line under the tip.
     lit = _local_light(image, z[33] - down * 6 * s, skin)
-    nostril = _rgb(_scaled(skin, 0.3, lit))
+    nostril = rgb(scaled(skin, 0.3, lit))
     for a, b in ((31, 32), (35, 34)):
         c = z[a] + (z[b] - z[a]) * 0.45 - down * 1.2 * s
         rx, ry = 3.2 * s, 1.6 * s
@@ -329,10 +303,71 @@ def _features(
             z[a] - down * 4 * s + right * side * 1.5 * s,
             z[a] - down * 8 * s - right * side * 0.5 * s,
         ]
-        blend.line(_xy(groove), fill=_rgb(_scaled(skin, 0.45, lit), 110), width=1)
-    blend.line(_xy(z[31:36]), fill=_rgb(_scaled(skin, 0.45, lit), 70), width=1)
+        blend.line(flat_complex(groove), fill=rgb(scaled(skin, 0.45, lit), 110), width=1)
+    blend.line(flat_complex(z[31:36]), fill=rgb(scaled(skin, 0.45, lit), 70), width=1)
 
     _mouth(image, opaque, blend, identity, z, s, down)
+    if identity.facial_hair != "none":
+        _facial_hair(blend, identity, z, s, down)
+
+
+def _brows(blend, identity: Identity, z: list[complex], s: float, down: complex) -> None:
+    """Brows: the landmarks trace each brow's upper edge; it thins towards the temple. A soft
+    fringe below and a few hairs slanting out from the inner end give it a hairy edge, the way a
+    real brow reads against the skin rather than as a painted band."""
+    taper = [identity.brow_thickness * s * t for t in _BROW_TAPER]
+    hairs = max(1, round(s))
+    # The left brow's landmarks run from the temple inwards, the right one's outwards.
+    for top, t, out in ((z[17:22], taper, -1.0), (z[22:27], taper[::-1], 1.0)):
+        lower = [p + down * w for p, w in zip(top, t, strict=True)]
+        fringe = [p + down * 1.25 * w for p, w in zip(top, t, strict=True)]
+        blend.polygon(flat_complex(top + fringe[::-1]), fill=rgb(identity.brow, 90))
+        blend.polygon(flat_complex(top + lower[::-1]), fill=rgb(identity.brow, 215))
+        # Hairs from the brow's lower edge, up and towards the temple, darker than its fill.
+        for k in range(4):
+            a, b = lower[k], lower[k + 1]
+            for u in (0.25, 0.75):
+                root = a + (b - a) * u
+                tip = root - down * (0.45 * (t[k] + t[k + 1])) + (b - a) * 0.6 * out
+                blend.line(flat_complex([root, tip]), fill=rgb(scaled(identity.brow, 0.7), 170), width=hairs)
+
+
+def _facial_hair(blend, identity: Identity, z: list[complex], s: float, down: complex) -> None:
+    """Stubble, a moustache, or a full beard in the subject's brow colour.
+
+    A moustache covers the skin between the nose and the upper lip and overhangs the lip a
+    little, as it does on real faces; a beard adds the chin and the jaw below the lower lip.
+    Stubble is a faint shadow over both regions. Only the drawing changes: the landmarks (and any
+    AU label) stay where the face puts them."""
+    colour = identity.brow
+    right = -1j * down
+    # From the nose's base out to the lip corners, over the top of the upper lip, with drooping ends.
+    lip_top = [z[i] for i in range(54, 47, -1)]  # right corner to left corner, along the top
+    ends = [z[54] + right * 3 * s + down * 3 * s, z[48] - right * 3 * s + down * 3 * s]
+    upper = [(z[35] + z[54]) / 2 + right * 1.5 * s, z[35], z[34], z[33], z[32], z[31]]
+    upper += [(z[31] + z[48]) / 2 - right * 1.5 * s]
+    moustache = [ends[0], *(p + down * 1.5 * s for p in lip_top), ends[1]]
+    moustache += [p + down * 1.5 * s for p in upper[::-1]]
+    # The chin and the jaw, up to just below the lower lip.
+    lip_bottom = [z[i] + down * 2 * s for i in (48, 59, 58, 57, 56, 55, 54)]
+    beard = [z[i] for i in range(3, 14)] + lip_bottom[::-1]
+    if identity.facial_hair == "stubble":
+        for region in (moustache, beard):
+            blend.polygon(flat_complex(region), fill=rgb(colour, 55))
+        return
+    blend.polygon(flat_complex(moustache), fill=rgb(colour, 200))
+    if identity.facial_hair == "beard":
+        blend.polygon(flat_complex(beard), fill=rgb(colour, 185))
+    # Strands slanting down and out from the middle, darker than the fill.
+    hairs, dark = max(1, round(s)), rgb(scaled(colour, 0.65), 160)
+    for k in range(2, 5):
+        a = upper[k]
+        for u in (-0.6, 0.0, 0.6):
+            root = a + right * u * 2 * s
+            out = 1.0 if (root - z[33]).real * right.real + (root - z[33]).imag * right.imag >= 0 else -1.0
+            blend.line(
+                flat_complex([root, root + down * 6 * s + right * out * 2.5 * s]), fill=dark, width=hairs
+            )
 
 
 def _iris(image: Image.Image, eye: list[complex], identity: Identity, lit: float, s: float) -> None:
@@ -347,7 +382,7 @@ def _iris(image: Image.Image, eye: list[complex], identity: Identity, lit: float
     patch = image.crop((x0, y0, x1, y1))
     d = ImageDraw.Draw(patch)
     cx, cy = c.real - x0, c.imag - y0
-    d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=_rgb(_scaled(identity.eye, lit)))
+    d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=rgb(scaled(identity.eye, lit)))
     rp = 0.42 * r
     d.ellipse([cx - rp, cy - rp, cx + rp, cy + rp], fill=(12, 10, 10))
     rh = max(0.8, 0.2 * r)
@@ -355,7 +390,7 @@ def _iris(image: Image.Image, eye: list[complex], identity: Identity, lit: float
         [cx + 0.3 * r - rh, cy - 0.35 * r - rh, cx + 0.3 * r + rh, cy - 0.35 * r + rh], fill=(245, 245, 245)
     )
     mask = Image.new("L", patch.size, 0)
-    ImageDraw.Draw(mask).polygon(_xy([p - complex(x0, y0) for p in eye]), fill=255)
+    ImageDraw.Draw(mask).polygon(flat_complex([p - complex(x0, y0) for p in eye]), fill=255)
     image.paste(patch, (x0, y0), mask)
 
 
@@ -364,10 +399,10 @@ def _mouth(
 ) -> None:
     """Lips, and when they part the dark mouth cavity with upper (and lower) teeth."""
     lit = _local_light(image, z[57] + down * 4 * s, identity.skin)
-    lip = _scaled(identity.lip, lit)
-    opaque.polygon(_xy(z[48:60]), fill=_rgb(lip))
+    lip = scaled(identity.lip, lit)
+    opaque.polygon(flat_complex(z[48:60]), fill=rgb(lip))
     upper_lip = z[48:55] + [z[i] for i in (64, 63, 62, 61, 60)]
-    opaque.polygon(_xy(upper_lip), fill=_rgb(_scaled(lip, 0.86)))
+    opaque.polygon(flat_complex(upper_lip), fill=rgb(scaled(lip, 0.86)))
     hl = z[66] * 0.45 + z[57] * 0.55
     rx, ry = 9 * s, 2.2 * s
     blend.ellipse([hl.real - rx, hl.imag - ry, hl.real + rx, hl.imag + ry], fill=(255, 235, 230, 22))
@@ -375,73 +410,20 @@ def _mouth(
     # Local opening along ``down``, 0 at the corners.
     gap = [(b - a).real * down.real + (b - a).imag * down.imag for a, b in zip(upper, lower, strict=True)]
     if max(gap) > 0.8:
-        opaque.polygon(_xy(z[60:68]), fill=_rgb(_scaled(_CAVITY, lit)))
+        opaque.polygon(flat_complex(z[60:68]), fill=rgb(scaled(_CAVITY, lit)))
         tooth = 6.0 * s
         teeth_top = [p + down * (0.3 * s) for p in upper]
         teeth_bottom = [p + down * min(tooth, 0.6 * max(g, 0.0)) for p, g in zip(upper, gap, strict=True)]
-        opaque.polygon(_xy(teeth_top + teeth_bottom[::-1]), fill=_rgb(_scaled(_UPPER_TEETH, lit)))
+        opaque.polygon(flat_complex(teeth_top + teeth_bottom[::-1]), fill=rgb(scaled(_UPPER_TEETH, lit)))
         if max(gap) > 9 * s:
             low = [min(4.5 * s, 0.25 * max(g - 6 * s, 0.0)) for g in gap]
             bottom = [p - down * h for p, h in zip(lower, low, strict=True)]
-            opaque.polygon(_xy(lower + bottom[::-1]), fill=_rgb(_scaled(_LOWER_TEETH, lit)))
-        blend.line(_xy(upper), fill=_rgb(_scaled(lip, 0.5), 160), width=1)
+            opaque.polygon(flat_complex(lower + bottom[::-1]), fill=rgb(scaled(_LOWER_TEETH, lit)))
+        blend.line(flat_complex(upper), fill=rgb(scaled(lip, 0.5), 160), width=1)
     else:
         line = [z[i] for i in (48, 60, 61, 62, 63, 64, 54)]
-        blend.line(_xy(line), fill=_rgb(_scaled(lip, 0.35), 200), width=max(1, round(1.4 * s)))
+        blend.line(flat_complex(line), fill=rgb(scaled(lip, 0.35), 200), width=max(1, round(1.4 * s)))
     # The commissures: a small shadowed pit where the lips meet, centred on the corner landmarks.
     r = 1.1 * s
     for p in (z[48], z[54]):
-        opaque.ellipse([p.real - r, p.imag - r, p.real + r, p.imag + r], fill=_rgb(_scaled(lip, 0.5)))
-
-
-def _occluder(image: Image.Image, identity: Identity, capture: Capture, lm: np.ndarray, size: int) -> None:
-    """Glasses over the eyes, or a hand raised to the lower face (placement from the capture's seed)."""
-    rng = np.random.default_rng(capture.seed + 17)
-    draw = ImageDraw.Draw(image, "RGBA")
-    iod = float(np.linalg.norm(lm[45] - lm[36]))
-    right = (lm[45] - lm[36]) / iod
-    up = np.array([right[1], -right[0]])
-    if capture.occluder == "glasses":
-        frame = _rgb(rng.uniform(0, 120, 3) if rng.uniform() < 0.7 else rng.uniform(100, 220, 3))
-        w, h = iod * rng.uniform(0.2, 0.26), iod * rng.uniform(0.13, 0.18)
-        ang = np.linspace(0, 2 * np.pi, 13)[:-1]
-        lenses = []
-        for ids in (range(36, 42), range(42, 48)):
-            c = lm[list(ids)].mean(0) + up * iod * 0.02
-            ring = (
-                c
-                + np.outer(np.sign(np.cos(ang)) * np.abs(np.cos(ang)) ** 0.6 * w, right)
-                + np.outer(np.sign(np.sin(ang)) * np.abs(np.sin(ang)) ** 0.6 * h, up)
-            )
-            draw.polygon(_pts(ring), fill=(200, 220, 230, int(rng.uniform(15, 60))))
-            draw.line(_pts(np.concatenate([ring, ring[:1]])), fill=frame, width=max(1, round(iod / 40)))
-            lenses.append(ring)
-        bridge = np.array([lenses[0][0], (lm[27] + up * iod * 0.04), lenses[1][6]])
-        draw.line(_pts(bridge), fill=frame, width=max(1, round(iod / 45)))
-        for ring, ear in ((lenses[0], 0), (lenses[1], 16)):
-            draw.line(
-                _pts(np.array([ring[6] if ear == 0 else ring[0], lm[ear] + up * iod * 0.08])),
-                fill=frame,
-                width=max(1, round(iod / 45)),
-            )
-        return
-    anchor = lm[[62, 8, 48, 54, 57][int(rng.integers(0, 5))]]
-    angle = rng.uniform(-0.6, 0.6)
-    up_h = up * np.cos(angle) + right * np.sin(angle)
-    right_h = np.array([-up_h[1], up_h[0]])
-    palm = anchor - up_h * iod * rng.uniform(0.45, 0.7) + right_h * iod * rng.uniform(-0.2, 0.2)
-    tone = np.asarray(identity.skin, np.float64) * rng.uniform(0.8, 1.0)
-    ang = np.linspace(0, 2 * np.pi, 16)[:-1]
-    pr, ph = iod * 0.42, iod * 0.5
-    outline = palm + np.outer(np.cos(ang) * pr, right_h) + np.outer(np.sin(ang) * ph, up_h)
-    draw.polygon(_pts(outline), fill=_rgb(tone * 0.92))
-    fw = max(2, round(iod * 0.17))
-    for k, length in enumerate((0.75, 0.9, 0.85, 0.65)):
-        base = palm + up_h * ph * 0.7 + right_h * pr * (-0.75 + 0.5 * k)
-        tip = base + up_h * iod * length * rng.uniform(0.8, 1.1)
-        draw.line(_pts(np.array([base, tip])), fill=_rgb(tone * (0.95 - 0.04 * k)), width=fw)
-        draw.ellipse(
-            [tip[0] - fw / 2, tip[1] - fw / 2, tip[0] + fw / 2, tip[1] + fw / 2],
-            fill=_rgb(tone * (0.95 - 0.04 * k)),
-        )
-        draw.line(_pts(np.array([base, tip])), fill=_rgb(tone * 0.6, 80), width=1)
+        opaque.ellipse([p.real - r, p.imag - r, p.real + r, p.imag + r], fill=rgb(scaled(lip, 0.5)))
