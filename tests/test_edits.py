@@ -139,3 +139,23 @@ def test_the_check_refuses_aus_the_model_does_not_read(face):
     reader = Reader(lambda crops: np.zeros((len(crops), 2)), landmarks[54])
     with pytest.raises(ValueError, match=r"AU\(s\) \[4\]"):
         edit_check(reader, {"a": FaceReading(image, landmarks, None)}, (4, 12))
+
+
+def test_faces_that_already_show_an_au_are_counted_apart(face):
+    image, landmarks = face
+    rest = image.astype(float)
+
+    def change(crops):  # AU12 reads the movement; AU25 ignores it
+        moved = np.abs(crops.astype(float) - rest).mean(axis=(1, 2, 3))
+        return np.stack([moved, np.ones(len(crops))], axis=1)
+
+    faces = {"a": FaceReading(image, landmarks, None), "smiling": FaceReading(image, landmarks, None)}
+    reader = Reader(change, landmarks[54])
+    check = edit_check(reader, faces, (12, 25), intensities=(2.0, 4.0), shown={"smiling": [12]})
+    assert check.summary.loc[12, "edits"] == 2 and check.summary.loc[25, "edits"] == 4
+    assert check.summary.loc[12, "rises where shown"] == 1 and np.isnan(
+        check.summary.loc[25, "rises where shown"]
+    )
+    assert check.readings.groupby("face")["shown"].sum().to_dict() == {"a": 0, "smiling": 3}
+    with pytest.raises(ValueError, match="stranger"):
+        edit_check(reader, faces, (12,), shown={"stranger": [12]})

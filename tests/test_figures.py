@@ -663,3 +663,16 @@ def test_the_edit_check_draws_a_panel_per_au_three_to_a_row():
     assert fig.get_figwidth() <= 9 and len(fig.axes[0].lines) == 3  # two faces and their mean
     assert [ax.get_subplotspec().rowspan.start for ax in fig.axes] == [0, 0, 0, 1, 1]
     np.testing.assert_allclose(fig.axes[3].lines[-1].get_ydata(), [0.5, 0.5 + 12 * 0.25, 0.5 + 12 * 0.5])
+
+
+def test_the_edit_check_dashes_faces_that_show_the_au_and_leaves_them_out_of_the_mean():
+    rows = [
+        {"AU": 12, "face": face, "intensity": level, "raw": face + level, "shown": face == 1}
+        for face in (0, 1)
+        for level in (0.0, 5.0)
+    ]
+    fig = figures.plot_edit_check(pd.DataFrame(rows))
+    faces, mean = fig.axes[0].lines[:2], fig.axes[0].lines[-1]
+    assert [line.get_linestyle() for line in faces] == ["-", "--"]
+    np.testing.assert_allclose(mean.get_ydata(), [0.0, 5.0])
+    plt.close(fig)

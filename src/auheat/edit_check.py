@@ -41,6 +41,7 @@ def edit_check(
     faces: Mapping[str, FaceReading],
     aus: Sequence[int],
     intensities: Sequence[float] = (1.0, 2.0, 3.0, 4.0, 5.0),
+    shown: Mapping[str, Sequence[int]] | None = None,
 ) -> EditCheck:
     """Edit every face as each AU moves it, at each intensity, and read the edits with ``reader``.
 
@@ -50,6 +51,11 @@ def edit_check(
         faces: name -> an aligned face and its landmarks (``FaceReader.read_face``).
         aus: the AUs to edit and read (SynthFACS moves each of them).
         intensities: the edits' intensities, each above 0.
+        shown: face name -> the AUs that face already shows (None: none). An edit adds an AU's
+            movement from a face without it; added to a face that already shows the AU (a smile
+            edited into a smiling face), it pushes the features past anything SynthFACS draws at
+            any intensity, so those edits are read and kept, but left out of the summary's
+            ``rises``, ``peak in region`` and mean rise, and counted in ``rises where shown``.
 
     Returns:
         An :class:`EditCheck`. ``readings`` has the raw reading (heatmap maximum clamped to 0..5;
@@ -57,7 +63,9 @@ def edit_check(
         peak's distance from the nearest moved landmark in eye distances and whether that is
         within :data:`REGION`. ``summary`` gives, per AU, the share of edits whose reading rose
         (``rises``), the share whose peak lay in the edited region (``peak in region``; NaN
-        without heatmaps) and the mean rise at the highest intensity.
+        without heatmaps) and the mean rise at the highest intensity, over the faces that do not
+        show the AU; and the share of rises on the faces that do (``rises where shown``; NaN if
+        none). ``readings`` marks those faces' rows in its ``shown`` column.
     """
     model_aus = tuple(reader.aus)
     unknown = [au for au in aus if au not in model_aus or au not in SYNTH_AUS]
@@ -65,6 +73,10 @@ def edit_check(
         raise ValueError(f"AU(s) {unknown} are not both read by the model {model_aus} and moved by SynthFACS")
     if not intensities or min(intensities) <= 0:
         raise ValueError(f"intensities must be above 0 (0 is the original face), got {tuple(intensities)}")
+    shown = {} if shown is None else shown
+    strangers = sorted(set(shown) - set(faces))
+    if strangers:
+        raise ValueError(f"shown names faces that are not checked: {strangers}; faces: {sorted(faces)}")
     rows = []
     for name, face in faces.items():
         edits = [
@@ -77,7 +89,15 @@ def edit_check(
         eyes = float(np.hypot(*(face.landmarks[45] - face.landmarks[36])))
         for au in aus:
             k = model_aus.index(au)
-            rows.append({"face": name, "AU": au, "intensity": 0.0, "raw": raw[0, k]})
+            rows.append(
+                {
+                    "face": name,
+                    "AU": au,
+                    "intensity": 0.0,
+                    "raw": raw[0, k],
+                    "shown": au in shown.get(name, ()),
+                }
+            )
         for i, (au, level, edit) in enumerate(edits, start=1):
             k = model_aus.index(au)
             peak = reading.peaks[i, k]
@@ -88,6 +108,7 @@ def edit_check(
                     "AU": au,
                     "intensity": level,
                     "raw": raw[i, k],
+                    "shown": au in shown.get(name, ()),
                     "rises": bool(raw[i, k] > raw[0, k] + RISE),
                     "peak distance": distance,
                     "peak in region": bool(distance <= REGION) if np.isfinite(distance) else np.nan,
@@ -106,14 +127,19 @@ def _raw(reading: Reading) -> np.ndarray:
 
 def _summary(readings: pd.DataFrame, top: float) -> pd.DataFrame:
     edited = readings[readings["intensity"] > 0]
+    where_shown = edited[edited["shown"]]
+    edited = edited[~edited["shown"]]
     original = readings[readings["intensity"] == 0].set_index(["face", "AU"])["raw"]
     highest = edited[edited["intensity"] == top].set_index(["face", "AU"])["raw"]
     shares = edited[["rises", "peak in region"]].astype(float).groupby(edited["AU"])  # NaN: no peak
+    aus = readings["AU"].unique()
     return pd.DataFrame(
         {
-            "edits": edited.groupby("AU").size(),
+            "edits": edited.groupby("AU").size().reindex(aus, fill_value=0),
             "rises": shares["rises"].mean(),
             "peak in region": shares["peak in region"].mean(),
-            f"mean rise at {top:g}": (highest - original).groupby("AU").mean(),
-        }
+            f"mean rise at {top:g}": (highest - original.reindex(highest.index)).groupby("AU").mean(),
+            "rises where shown": where_shown["rises"].astype(float).groupby(where_shown["AU"]).mean(),
+        },
+        index=pd.Index(aus, name="AU"),
     )

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
@@ -166,8 +167,9 @@ def plot_face_edits(
 
 
 def plot_edit_check(readings, *, title: str | None = None) -> Figure:
-    """Each AU's raw reading against the intensity of the edit, one thin line per face and their
-    mean in bold (:func:`auheat.edit_check.edit_check`'s ``readings``).
+    """Each AU's raw reading against the intensity of the edit, one thin line per face and, in
+    bold, their mean over the faces that do not already show the AU (their lines are solid; the
+    others' dashed) (:func:`auheat.edit_check.edit_check`'s ``readings``).
 
     A model that reads the AU draws lines that rise from intensity 0 (the original face); a flat
     line is a model that does not see the movement.
@@ -182,9 +184,11 @@ def plot_edit_check(readings, *, title: str | None = None) -> Figure:
         ax.remove()
     for ax, au in zip(axes.flat, aus, strict=False):
         own = readings[readings["AU"] == au]
+        shown = own["shown"].astype(bool) if "shown" in own else pd.Series(False, index=own.index)
         for _, face in own.groupby("face"):
-            ax.plot(face["intensity"], face["raw"], color="0.7", linewidth=1)
-        mean = own.groupby("intensity")["raw"].mean()
+            style = "--" if shown[face.index].any() else "-"
+            ax.plot(face["intensity"], face["raw"], style, color="0.6", linewidth=1)
+        mean = own[~shown].groupby("intensity")["raw"].mean()
         ax.plot(mean.index, mean.to_numpy(), color="tab:blue", linewidth=2.2, marker="o", markersize=3)
         ax.set_title(get_au(au).label)
         ax.set_xlabel("edit intensity")
