@@ -358,6 +358,9 @@ CODE_OR_LINK = re.compile(
 )
 DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])")
 PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?) ?%")
+# A result stated as a count ("reads 7 of 12 AUs", "3 out of 4 photos"): counts of what a run did
+# are printed by the run; a setting stated as a count is written in words.
+COUNT = re.compile(r"(?<![\w.])\d+ (?:of|out of) (?:the )?\d+(?![\w.])")
 # A share the prose may state, for the same reasons as STATED_CONSTANTS.
 STATED_PERCENTAGES = {
     "0": "the self-checks' weight in the syllabus's grading",
@@ -391,6 +394,8 @@ def test_prose_states_no_measured_result():
                     f"{name}: '{number}' in the prose; print a result from the run (or name a setting "
                     "in STATED_CONSTANTS)"
                 )
+            counts = stated(COUNT, text)
+            assert not counts, f"{name}: '{counts[0]}' in the prose; print a count from the run"
             for share in stated(PERCENT, text):
                 assert share in STATED_PERCENTAGES, (
                     f"{name}: '{share} %' in the prose; print a result from the run (or name a setting "
@@ -401,5 +406,9 @@ def test_prose_states_no_measured_result():
 def test_the_prose_check_catches_a_stated_result():
     assert stated(DECIMAL, "Fine-tuning scores 0.370 against 0.266 for scratch.") == ["0.370", "0.266"]
     assert stated(PERCENT, "Fine-tuning reads 58 % of the AUs, at a 95 % interval.") == ["58", "95"]
+    assert stated(COUNT, "It reads 7 of 12 AUs and beats dlib on 3 out of the 4 photos.") == [
+        "7 of 12",
+        "3 out of the 4",
+    ]
     quoted = "`0.37` in code, $0.5$ in maths, [arXiv:2004.06657](https://arxiv.org/abs/2004.06657)"
     assert stated(DECIMAL, quoted) == []
