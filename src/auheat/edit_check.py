@@ -79,6 +79,7 @@ def edit_check(
         raise ValueError(f"shown names faces that are not checked: {strangers}; faces: {sorted(faces)}")
     rows = []
     for name, face in faces.items():
+        face_shows = set(shown.get(name, ()))
         edits = [
             (au, level, edit_face(face.crop, face.landmarks, au, level))
             for au in aus
@@ -95,7 +96,7 @@ def edit_check(
                     "AU": au,
                     "intensity": 0.0,
                     "raw": raw[0, k],
-                    "shown": au in shown.get(name, ()),
+                    "shown": au in face_shows,
                 }
             )
         for i, (au, level, edit) in enumerate(edits, start=1):
@@ -108,7 +109,7 @@ def edit_check(
                     "AU": au,
                     "intensity": level,
                     "raw": raw[i, k],
-                    "shown": au in shown.get(name, ()),
+                    "shown": au in face_shows,
                     "rises": bool(raw[i, k] > raw[0, k] + RISE),
                     "peak distance": distance,
                     "peak in region": bool(distance <= REGION) if np.isfinite(distance) else np.nan,
@@ -138,7 +139,7 @@ def _summary(readings: pd.DataFrame, top: float) -> pd.DataFrame:
             "edits": edited.groupby("AU").size().reindex(aus, fill_value=0),
             "rises": shares["rises"].mean(),
             "peak in region": shares["peak in region"].mean(),
-            f"mean rise at {top:g}": (highest - original.reindex(highest.index)).groupby("AU").mean(),
+            f"mean rise at {top:g}": (highest - original).groupby("AU").mean(),  # NaN: shown faces
             "rises where shown": where_shown["rises"].astype(float).groupby(where_shown["AU"]).mean(),
         },
         index=pd.Index(aus, name="AU"),

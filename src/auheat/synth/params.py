@@ -153,7 +153,8 @@ def sample_capture(
     occluder = None
     if occluders and rng.uniform() < 0.15 * s:
         occluder = OCCLUDERS[int(rng.integers(0, 2))]
-    hardest = 0.95 if photo_variety else 0.85  # the largest share of light from one side
+    # How far the share of light from one side spreads, and its largest value.
+    light_spread, hardest = (0.15, 0.95) if photo_variety else (0.12, 0.85)
     # Detector boxes wobble by a few per cent in size and position.
     capture = Capture(
         scale=float(np.exp(rng.normal(0, 0.05 * s))),
@@ -161,9 +162,7 @@ def sample_capture(
         dy=float(rng.normal(0, 4.0 * s)),
         light_azimuth=float(rng.normal(0, 35 * s)),
         light_elevation=float(25 + rng.normal(0, 15 * s)),
-        light_strength=float(
-            np.clip(0.55 + rng.normal(0, (0.15 if photo_variety else 0.12) * s), 0.2, hardest)
-        ),
+        light_strength=float(np.clip(0.55 + rng.normal(0, light_spread * s), 0.2, hardest)),
         exposure=float(np.exp(rng.normal(0, 0.12 * s))),
         white_balance=tuple(float(v) for v in np.exp(rng.normal(0, 0.04 * s, 3))),
         background=kind,

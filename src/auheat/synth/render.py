@@ -313,10 +313,10 @@ def _features(
 
 def _brows(blend, identity: Identity, z: list[complex], s: float, down: complex) -> None:
     """Brows: the landmarks trace each brow's upper edge; it thins towards the temple. A soft
-    fringe below and a few hairs slanting out from the inner end give it a hairy edge, the way a
-    real brow reads against the skin rather than as a painted band."""
+    fringe below and a few hairs from the lower edge, slanting up towards the temple, give it a
+    hairy edge, the way a real brow reads against the skin rather than as a painted band."""
     taper = [identity.brow_thickness * s * t for t in _BROW_TAPER]
-    hairs = max(1, round(s))
+    hairs, dark = max(1, round(s)), rgb(scaled(identity.brow, 0.7), 170)
     # The left brow's landmarks run from the temple inwards, the right one's outwards.
     for top, t, out in ((z[17:22], taper, -1.0), (z[22:27], taper[::-1], 1.0)):
         lower = [p + down * w for p, w in zip(top, t, strict=True)]
@@ -329,7 +329,7 @@ def _brows(blend, identity: Identity, z: list[complex], s: float, down: complex)
             for u in (0.25, 0.75):
                 root = a + (b - a) * u
                 tip = root - down * (0.45 * (t[k] + t[k + 1])) + (b - a) * 0.6 * out
-                blend.line(flat_complex([root, tip]), fill=rgb(scaled(identity.brow, 0.7), 170), width=hairs)
+                blend.line(flat_complex([root, tip]), fill=dark, width=hairs)
 
 
 def _facial_hair(blend, identity: Identity, z: list[complex], s: float, down: complex) -> None:
