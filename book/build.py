@@ -43,6 +43,8 @@ import nbformat
 import papermill
 import yaml
 
+from auheat.cache import cache_dir
+
 BOOK = Path(__file__).resolve().parent
 NODE_MODULES = BOOK / "node_modules"
 
@@ -203,8 +205,16 @@ def student_edition(src: Path) -> int:
 TIMINGS = "<!-- the chapter times of this build -->"
 
 
-def write_timings(src: Path, times: dict[str, float], quick: bool, jobs: int) -> None:
-    """Put the table of this build's chapter times into ``src/timings.md``, at its marker line."""
+def trained_runs_in_cache() -> int:
+    """The runs (landmark pretraining and AU runs, each a ``metrics.jsonl``) in the cache: counted
+    when a build starts, 0 says it is a first build, where every chapter trains its runs."""
+    runs = cache_dir() / "runs"
+    return sum(1 for _ in runs.rglob("metrics.jsonl")) if runs.is_dir() else 0
+
+
+def write_timings(src: Path, times: dict[str, float], quick: bool, jobs: int, cached_runs: int) -> None:
+    """Put the table of this build's chapter times into ``src/timings.md``, at its marker line;
+    ``cached_runs`` is :func:`trained_runs_in_cache` at the build's start."""
     page = src / "timings.md"
     text = page.read_text()
     if TIMINGS not in text:
@@ -213,11 +223,17 @@ def write_timings(src: Path, times: dict[str, float], quick: bool, jobs: int) ->
     cpu = next(
         (line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), "unknown CPU"
     )
+    if cached_runs == 0:
+        start = "It started from an empty cache: a first build, every chapter trained its runs."
+    else:
+        start = (
+            f"It started with {cached_runs} trained runs in the cache: a chapter that found its runs "
+            "there read them instead of training them, so a first build takes longer."
+        )
     table = (
         f"Measured by this build of the book: the {'quick' if quick else 'full'} setting, "
         f"{jobs} chapter(s) at a time, on {os.cpu_count()} CPU core(s) ({cpu}), no GPU used, "
-        f"{time.strftime('%Y-%m-%d')}. A chapter that found its runs in the cache read them "
-        f"instead of training them, so a rebuild is faster than a first build.\n\n"
+        f"{time.strftime('%Y-%m-%d')}. {start}\n\n"
         f"| chapter | minutes |\n| --- | --- |\n{rows}| **all** | **{sum(times.values()) / 60:.1f}** |\n"
     )
     page.write_text(text.replace(TIMINGS, table))
@@ -303,8 +319,9 @@ def main(argv: list[str] | None = None) -> int:
             "_build", "*.ipynb", "build.py", "__pycache__", "node_modules", "package*.json"
         ),
     )
+    cached_runs = trained_runs_in_cache()
     times = execute(names, src, args.quick, args.jobs)
-    write_timings(src, times, args.quick, args.jobs)
+    write_timings(src, times, args.quick, args.jobs, cached_runs)
     for name in chapters():  # chapters left out of --chapters are rendered unexecuted
         if not (src / f"{name}.ipynb").exists():
             shutil.copy(BOOK / f"{name}.ipynb", src / f"{name}.ipynb")

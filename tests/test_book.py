@@ -239,14 +239,17 @@ def test_the_build_writes_each_chapters_time_into_the_timings_page(tmp_path):
     import build
 
     shutil.copy(BOOK / "timings.md", tmp_path / "timings.md")
-    build.write_timings(tmp_path, {"01_heatmap_targets": 90.0, "04_finetuning": 30.0}, quick=True, jobs=2)
+    build.write_timings(
+        tmp_path, {"01_heatmap_targets": 90.0, "04_finetuning": 30.0}, quick=True, jobs=2, cached_runs=0
+    )
     page = (tmp_path / "timings.md").read_text()
+    assert "empty cache: a first build" in page
     assert build.TIMINGS not in page
     assert "| 01_heatmap_targets | 1.5 |" in page and "| 04_finetuning | 0.5 |" in page
     assert "| **all** | **2.0** |" in page and "quick setting, 2 chapter(s) at a time" in page
     (tmp_path / "timings.md").write_text("# no marker\n")
     with pytest.raises(ValueError, match="no line"):
-        build.write_timings(tmp_path, {"01_heatmap_targets": 1.0}, quick=True, jobs=1)
+        build.write_timings(tmp_path, {"01_heatmap_targets": 1.0}, quick=True, jobs=1, cached_runs=3)
 
 
 @pytest.mark.book

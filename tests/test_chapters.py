@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auheat.chapters import READ_ICC, TransferChapter, held_out_reading
+from auheat.chapters import READ_ICC, TransferChapter, held_out_reading, runs_reading
 from auheat.config import TrainConfig
 from auheat.recipes import Recipe
 
@@ -34,8 +34,8 @@ def test_the_chapter_trains_its_runs_where_the_grid_reads_them_and_scores_them_a
     assert "test (held out)" in chapter.summary() and chapter.landmark_source.startswith("recipe 'tiny': ")
     spec = chapter.run("finetune")
     assert (spec.fold, spec.width, spec.config) == (1, 16, chapter.config)
-    # its runs start from the recipe's own network, as the chapter says
-    assert chapter.landmark_source.endswith(str(spec.landmark_weights))
+    # its runs start from the recipe's own network, as the chapter says, named inside the cache
+    assert chapter.landmark_source.endswith(f"<cache>/{spec.landmark_weights.relative_to(tmp_path)}")
     specs = {"fine-tuning": spec, "from scratch": chapter.run("scratch")}
     assert chapter.unfinished(specs) == ["fine-tuning", "from scratch"]
     runs = chapter.train(specs)
@@ -73,3 +73,20 @@ def test_the_held_out_reading_is_built_from_the_table():
     table["MAE"] = table["MAE of 0"] - 1e-9  # equal as the table prints them: not below
     assert "MAE below answering 0 on 0 of 3 AUs" in held_out_reading(table, "x")
     assert "Reads 0 of 3 AUs (ICC of at least 0.1): none." in held_out_reading(table, "x")
+
+
+def test_the_runs_reading_names_each_runs_yardsticks_and_the_best_run_on_each_score():
+    last = pd.DataFrame(
+        {"loss / all-zero loss": [0.3, 0.95], "ICC_mean": [0.40, 0.25], "MAE_mean": [0.30, 0.20]},
+        index=["fine-tuning", "scratch"],
+    )
+    lines = runs_reading(last, zero_mae=0.25).splitlines()
+    assert lines[0] == (
+        "fine-tuning: mean ICC 0.400; MAE 0.300, above answering 0's 0.250; loss 0.30 of the all-zero "
+        "heatmaps', below 90 % of it"
+    )
+    assert "MAE 0.200, below answering 0's" in lines[1] and "NOT below 90 %" in lines[1]
+    assert lines[2].startswith(
+        "highest mean ICC: fine-tuning, +0.150 above scratch; lowest MAE: scratch (another run)"
+    )
+    assert len(runs_reading(last.iloc[:1], zero_mae=0.25).splitlines()) == 1  # one run: nothing to rank

@@ -30,6 +30,9 @@ Runs = dict[str, TrainedRun]  # run name -> its last-epoch model and metrics log
 # The held-out ICC from which the book says a model reads an AU (Chapters 4 to 8): the project's
 # threshold, not the paper's; below it, one run's agreement is too small to read as learnt.
 READ_ICC = 0.1
+# The training loss, as a share of the all-zero heatmaps' loss, below which a run has learnt to draw
+# something: a run at the all-zero loss draws nothing, whatever its ICC.
+LEARNT_LOSS = 0.9
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,33 @@ class TransferChapter:
         table, zero_mae = evaluation.table.copy(), self.zero_mae
         table["MAE of 0"] = [*zero_mae, zero_mae.mean()]
         return table
+
+
+def runs_reading(last: pd.DataFrame, zero_mae: float) -> str:
+    """What a table of last epochs (:meth:`TransferChapter.last_epochs`) says, in sentences built
+    from it: each run against the two yardsticks (a training loss below :data:`LEARNT_LOSS` of the
+    all-zero heatmaps' says it learnt to draw something; an MAE below ``zero_mae``, answering 0's,
+    says its answers sit closer to the labels than 0 does), then which run ranks the frames best
+    (mean ICC) and which places them best on the labels' scale (MAE), one draw each."""
+    lines, share = [], f"{LEARNT_LOSS * 100:.0f} %"
+    for name, row in last.iterrows():
+        drew = "below" if row["loss / all-zero loss"] < LEARNT_LOSS else "NOT below"
+        mae, zero = round(row["MAE_mean"], 3), round(zero_mae, 3)  # compared as they are printed
+        side = "below" if mae < zero else "equal to" if mae == zero else "above"
+        lines.append(
+            f"{name}: mean ICC {round(row['ICC_mean'], 3) + 0.0:.3f}; MAE {mae:.3f}, {side} answering "
+            f"0's {zero:.3f}; loss {row['loss / all-zero loss']:.2f} of the all-zero heatmaps', {drew} "
+            f"{share} of it"
+        )
+    if len(last) > 1:
+        icc, mae = last["ICC_mean"].sort_values(ascending=False), last["MAE_mean"].sort_values()
+        same = "the same run" if mae.index[0] == icc.index[0] else "another run"
+        lines.append(
+            f"highest mean ICC: {icc.index[0]}, {icc.iloc[0] - icc.iloc[1]:+.3f} above {icc.index[1]}; "
+            f"lowest MAE: {mae.index[0]} ({same}). One run each on one fold is one draw: Chapter 8 "
+            "reads such differences only where an interval over test subjects excludes 0"
+        )
+    return "\n".join(lines)
 
 
 def held_out_reading(table: pd.DataFrame, name: str) -> str:

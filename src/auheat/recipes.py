@@ -189,8 +189,10 @@ def landmark_weights(recipe: Recipe, epochs: int | None = None) -> Path:
 def landmark_network(recipe: Recipe) -> tuple[FAN, str]:
     """The recipe's pretrained landmark network (:func:`landmark_weights`, loaded by
     :func:`auheat.models.weights.pretrained_fan` at the recipe's input size) and where its weights
-    came from."""
+    came from (``<cache>`` stands for :func:`auheat.cache.cache_dir`)."""
     weights = landmark_weights(recipe)
     network = pretrained_fan(recipe.stacks, recipe.width, weights, input_size=recipe.input_size)
-    origin = "face_alignment" if weights == hub_checkpoint_path() else f"recipe {recipe.name!r}"
-    return network, f"{origin}: {weights}"
+    if weights == hub_checkpoint_path():
+        return network, f"face_alignment: {weights.name} in the torch hub cache"
+    # Relative to the cache, so that a page does not print the builder's home folder.
+    return network, f"recipe {recipe.name!r}: <cache>/{weights.relative_to(cache_dir())}"
