@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from auheat.edit_check import RISE, edit_check
+from auheat.edit_check import RISE, edit_check, pool_edit_checks
 from auheat.predict import FaceReading, Reading
 from auheat.synth import SYNTH_AUS, render_face, sample_identity
 from auheat.synth.edits import MODEL_EYE_DISTANCE, au_movement, edit_face, moved_landmarks
@@ -159,3 +159,34 @@ def test_faces_that_already_show_an_au_are_counted_apart(face):
     assert check.readings.groupby("face")["shown"].sum().to_dict() == {"a": 0, "smiling": 3}
     with pytest.raises(ValueError, match="stranger"):
         edit_check(reader, faces, (12,), shown={"stranger": [12]})
+
+
+def test_pooled_checks_count_every_models_edits_and_show_how_far_one_model_strays(face):
+    image, landmarks = face
+    rest = image.astype(float)
+
+    def change(crops):  # reads the movement, for both AUs
+        moved = np.abs(crops.astype(float) - rest).mean(axis=(1, 2, 3))
+        return np.stack([moved, moved], axis=1)
+
+    faces = {"a": FaceReading(image, landmarks, None)}
+    checks = {
+        "reads": edit_check(Reader(change, landmarks[54]), faces, (12, 25), intensities=(2.0, 4.0)),
+        "ignores": edit_check(
+            Reader(lambda crops: np.ones((len(crops), 2)), landmarks[54]),
+            faces,
+            (12, 25),
+            intensities=(2.0, 4.0),
+        ),
+    }
+    pooled = pool_edit_checks(checks)
+    assert (pooled.summary["edits"] == 4).all() and (pooled.summary["rises"] == 0.5).all()
+    assert (pooled.summary["rises, lowest model"] == 0).all() and (
+        pooled.summary["rises, highest model"] == 1
+    ).all()
+    assert sorted(pooled.readings["model"].unique()) == ["ignores", "reads"]
+    # the mean rise pairs each model's edit with its own original: half of the one model's rise
+    expected = checks["reads"].summary["mean rise at 4"] / 2
+    assert np.allclose(pooled.summary["mean rise at 4"], expected)
+    with pytest.raises(ValueError, match="no edit check"):
+        pool_edit_checks({})

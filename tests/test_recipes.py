@@ -8,6 +8,7 @@ from auheat.recipes import (
     QUICK,
     RECIPES,
     Recipe,
+    at_input_size,
     landmark_network,
     landmark_run_folder,
     landmark_weights,
@@ -74,6 +75,16 @@ def test_recipes_make_training_configurations():
     landmarks = QUICK.landmark_config()
     assert (landmarks.epochs, landmarks.steps) == (QUICK.landmark_epochs, None)
     assert set(RECIPES) == {"quick", "cpu", "paper"}
+
+
+def test_a_recipe_at_another_input_side_keeps_its_own_landmark_network_and_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUHEAT_CACHE", str(tmp_path))
+    larger = at_input_size(QUICK, 128)
+    assert (larger.name, larger.input_size, larger.config().input_size) == ("quick128", 128, 128)
+    assert larger.landmark_config().input_size == 128 and larger.landmark_epochs == QUICK.landmark_epochs
+    assert landmark_run_folder(larger) != landmark_run_folder(QUICK)  # pretrained at its own side
+    with pytest.raises(ValueError, match="multiple of 4"):
+        at_input_size(QUICK, 126)
 
 
 def _make_dataset(cache: str, start) -> int:

@@ -119,6 +119,26 @@ def edit_check(
     return EditCheck(readings, _summary(readings, max(intensities)))
 
 
+def pool_edit_checks(checks: Mapping[str, EditCheck]) -> EditCheck:
+    """One check of several models, e.g. trainings of one model with other seeds: a single model's
+    shares move with its seed by as much as the differences a reader would look for.
+
+    Returns:
+        An :class:`EditCheck` whose ``readings`` are every check's, with a ``model`` column (the
+        mapping's keys), and whose ``summary`` gives the shares over every model's edits, with
+        ``rises, lowest model`` and ``rises, highest model``: how far one model's share strays.
+    """
+    if not checks:
+        raise ValueError("no edit check to pool")
+    readings = pd.concat([c.readings.assign(model=name) for name, c in checks.items()], ignore_index=True)
+    summary = _summary(readings, readings["intensity"].max())
+    counted = readings[(readings["intensity"] > 0) & ~readings["shown"].astype(bool)]
+    per_model = counted["rises"].astype(float).groupby([counted["AU"], counted["model"]]).mean().unstack()
+    summary["rises, lowest model"] = per_model.min(axis=1)
+    summary["rises, highest model"] = per_model.max(axis=1)
+    return EditCheck(readings, summary)
+
+
 def _raw(reading: Reading) -> np.ndarray:
     """[B, K] the raw readings: each heatmap's maximum clamped to 0..5 (a direct model's answer)."""
     if reading.heatmaps is None:
@@ -127,11 +147,12 @@ def _raw(reading: Reading) -> np.ndarray:
 
 
 def _summary(readings: pd.DataFrame, top: float) -> pd.DataFrame:
+    keys = [*(["model"] if "model" in readings else []), "face", "AU"]  # one original per key
     edited = readings[readings["intensity"] > 0]
     where_shown = edited[edited["shown"]]
     edited = edited[~edited["shown"]]
-    original = readings[readings["intensity"] == 0].set_index(["face", "AU"])["raw"]
-    highest = edited[edited["intensity"] == top].set_index(["face", "AU"])["raw"]
+    original = readings[readings["intensity"] == 0].set_index(keys)["raw"]
+    highest = edited[edited["intensity"] == top].set_index(keys)["raw"]
     shares = edited[["rises", "peak in region"]].astype(float).groupby(edited["AU"])  # NaN: no peak
     aus = readings["AU"].unique()
     return pd.DataFrame(

@@ -87,7 +87,8 @@ class Grid(NamedTuple):
 
     scores: pd.DataFrame  # a row per run and AU (and ``mean``): ICC, PCC, MAE, MAE raw, LOC
     curves: pd.DataFrame  # a row per run and logged evaluation: training loss, mean test scores
-    runs: pd.DataFrame  # a row per run: dataset, method, design, fold, train_subjects, seed, steps, folder
+    runs: pd.DataFrame  # a row per run: dataset, method, design, fold, train_subjects, seed, steps,
+    # input_size, folder
 
 
 def concat_grids(*grids: Grid) -> Grid:
@@ -194,6 +195,7 @@ def run_grid(
             "train_subjects": len(info["train_subjects"]),
             "seed": spec.config.seed,
             "steps": spec.config.steps,  # the step budget (None for a budget in epochs)
+            "input_size": spec.config.input_size,
             "folder": out,  # what tells two runs of one key apart (another landmark network, say)
         }
         runs.append(key)
