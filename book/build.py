@@ -35,13 +35,16 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
 import papermill
 import yaml
+from jupyter_client.manager import AsyncKernelManager
 
 from auheat.cache import cache_dir
 
@@ -137,6 +140,19 @@ def execute(names: list[str], src: Path, quick: bool, jobs: int = 1) -> dict[str
     return {name: times[name] for name in names}
 
 
+class LocalKernelManager(AsyncKernelManager):
+    """A kernel that talks over local (IPC) sockets where the system has them, as the build's
+    kernels are all on this machine: over TCP, ipykernel 7 warns on the console at every chapter
+    that its traffic is not encrypted. The sockets live in the temporary folder, not in the book."""
+
+    def __init__(self, **kwargs) -> None:
+        if os.name == "posix":
+            kwargs.update(
+                transport="ipc", ip=str(Path(tempfile.gettempdir()) / f"auheat-kernel-{uuid.uuid4().hex}")
+            )
+        super().__init__(**kwargs)
+
+
 def execute_chapter(name: str, src: Path, quick: bool) -> float:
     """Execute one chapter into ``src`` and hide its own parameters cell; returns the seconds."""
     start = time.perf_counter()
@@ -148,6 +164,7 @@ def execute_chapter(name: str, src: Path, quick: bool) -> float:
         cwd=str(src),
         kernel_name="python3",
         progress_bar=False,
+        kernel_manager_class=LocalKernelManager,
     )
     show_for_the_page(src / f"{name}.ipynb")
     seconds = time.perf_counter() - start
