@@ -17,7 +17,7 @@ from auheat.aus import (
     get_au,
     rescale_points,
 )
-from auheat.benchmark import Contrast, answer, co_occurrence_check, compare_runs, held_out
+from auheat.benchmark import Contrast, answer, answer_lines, co_occurrence_check, compare_runs, held_out
 from auheat.cache import cache_dir
 from auheat.config import TrainConfig
 from auheat.data.align import align_face, apply_affine, warp_image
@@ -229,6 +229,7 @@ __all__ = [
     "concat_grids",
     "Contrast",
     "answer",
+    "answer_lines",
     "compare_runs",
     "held_out",
     "co_occurrence_check",

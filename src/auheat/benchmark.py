@@ -141,6 +141,17 @@ def answer(
     return table
 
 
+def answer_lines(table: pd.DataFrame) -> str:
+    """:func:`answer`'s table in sentences, a line per question: the difference, its interval and
+    the verdict, so that a page reads its contrasts in words that follow the run."""
+    score = table.columns.name.split()[1] if table.columns.name else "score"
+    return "\n".join(
+        f"{question}: {row['difference']:+.3f} mean {score} [{row['low']:+.3f}, {row['high']:+.3f}], "
+        f"{row['verdict']}"
+        for question, row in table.iterrows()
+    )
+
+
 def co_occurrence_check(grid: Grid, au: int, absent: int, **where: Any) -> pd.DataFrame:
     """The raw-maximum scores of ``au`` on every frame and on the frames where ``absent`` is 0
     (e.g. AU6 where AU12 = 0), for the runs that match ``where``, seeds averaged: a model that reads

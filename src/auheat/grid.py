@@ -257,11 +257,14 @@ def zero_prediction(
 
 
 def yardstick_checks(grid: Grid, floors: pd.DataFrame) -> pd.DataFrame:
-    """Every run of a grid against its dataset's yardsticks (:func:`zero_prediction`), a row per run.
+    """Every run of a grid against its own test fold's yardsticks (:func:`zero_prediction`), a row
+    per run.
 
     Args:
         grid: the runs.
-        floors: :func:`zero_prediction`'s ``MAE`` and ``heatmap_loss``, a row per dataset.
+        floors: :func:`zero_prediction`'s ``MAE`` and ``heatmap_loss``, with ``dataset`` and ``fold``
+            columns (fold None for a train/test split): a row per dataset and fold, since each fold
+            tests other subjects, whose answering-0 MAE differs.
 
     Returns:
         Indexed by dataset, method, fold and seed: the run's mean ``ICC`` and ``MAE``; ``loss /
@@ -273,12 +276,20 @@ def yardstick_checks(grid: Grid, floors: pd.DataFrame) -> pd.DataFrame:
     means = grid.scores[grid.scores["AU"] == "mean"]
     final = grid.curves.groupby(keys, dropna=False)["train_loss"].last()
     checks = means.set_index(keys)[["ICC", "MAE"]].copy()
-    checks["loss / all-zero loss"] = (
-        final / floors["heatmap_loss"].reindex(final.index.get_level_values("dataset")).to_numpy()
-    )
+    table = floors.assign(fold=floors["fold"].astype(float).fillna(-1)).set_index(["dataset", "fold"])
+
+    def floor_of(index: pd.MultiIndex, column: str) -> np.ndarray:
+        at = pd.MultiIndex.from_arrays(
+            [index.get_level_values("dataset"), index.get_level_values("fold").astype(float).fillna(-1)]
+        )
+        found = table[column].reindex(at)
+        if found.isna().any():
+            raise ValueError(f"floors has no row for {sorted(set(at[found.isna().to_numpy()]))}")
+        return found.to_numpy()
+
+    checks["loss / all-zero loss"] = final / floor_of(final.index, "heatmap_loss")
     heatmaps = [get_method(m).draws_heatmaps for m in checks.index.get_level_values("method")]
     checks.loc[~np.array(heatmaps), "loss / all-zero loss"] = np.nan
     # Below by more than float rounding: scores are float32 sums, the yardstick float64.
-    answering_zero = floors["MAE"].reindex(checks.index.get_level_values("dataset")).to_numpy()
-    checks["MAE below answering 0"] = checks["MAE"] < answering_zero - 1e-6
+    checks["MAE below answering 0"] = checks["MAE"] < floor_of(checks.index, "MAE") - 1e-6
     return checks
