@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auheat.benchmark import Contrast, answer, co_occurrence_check, compare_runs, held_out
+from auheat.benchmark import Contrast, answer, answer_lines, co_occurrence_check, compare_runs, held_out
 from auheat.config import TrainConfig
 from auheat.data.dataset import PreparedDataset
-from auheat.grid import Grid, run_grid
+from auheat.grid import Grid, run_grid, yardstick_checks
 from auheat.models import FAN
 from auheat.models.weights import save_landmark_weights
 from auheat.synth.generate import generate_dataset
@@ -62,6 +62,12 @@ def test_the_answer_table_names_each_question_with_its_interval(grid):
     assert (forward["runs A"], forward["runs B"]) == (6, 3)
     with pytest.raises(ValueError, match="no run of the grid matches"):
         held_out(runs, method="finetune")
+    first, second = answer_lines(table).splitlines()
+    assert first == (
+        f"adapters minus scratch: {forward['difference']:+.3f} mean ICC [{forward['low']:+.3f}, "
+        f"{forward['high']:+.3f}], {forward['verdict']}"
+    )
+    assert second.startswith("scratch minus adapters: ")
 
 
 def test_the_co_occurrence_check_scores_an_au_where_the_other_is_absent(grid):
@@ -69,3 +75,19 @@ def test_the_co_occurrence_check_scores_an_au_where_the_other_is_absent(grid):
     table = co_occurrence_check(runs, 6, 12, method="adapters")
     assert list(table.index) == ["AU06", "AU06 | AU12 = 0"]
     assert table.loc["AU06 | AU12 = 0", "frames"] < table.loc["AU06", "frames"]
+
+
+def test_each_run_is_read_against_its_own_test_folds_yardsticks(grid):
+    _, runs = grid
+    # fold 0's answering-0 MAE beats every run, folds 1 and 2's none: each run meets its own
+    floors = pd.DataFrame(
+        {"dataset": "disfa-like", "fold": [0, 1, 2], "MAE": [10.0, 0.0, 0.0], "heatmap_loss": [1.0, 2.0, 4.0]}
+    )
+    checks = yardstick_checks(runs, floors)
+    below = checks["MAE below answering 0"].groupby(level="fold").all()
+    assert below.to_dict() == {0: True, 1: False, 2: False}
+    final = runs.curves.groupby(["dataset", "method", "fold", "seed"])["train_loss"].last()
+    ratio = checks["loss / all-zero loss"].xs(("scratch", 2), level=("method", "fold"))
+    assert np.allclose(ratio, final.xs(("scratch", 2), level=("method", "fold")) / 4.0)
+    with pytest.raises(ValueError, match="no row for"):
+        yardstick_checks(runs, floors.iloc[:2])

@@ -144,7 +144,7 @@ def answer(
 def answer_lines(table: pd.DataFrame) -> str:
     """:func:`answer`'s table in sentences, a line per question: the difference, its interval and
     the verdict, so that a page reads its contrasts in words that follow the run."""
-    score = table.columns.name.split()[1] if table.columns.name else "score"
+    score = table.columns.name.split()[1].rstrip(",") if table.columns.name else "score"
     return "\n".join(
         f"{question}: {row['difference']:+.3f} mean {score} [{row['low']:+.3f}, {row['high']:+.3f}], "
         f"{row['verdict']}"
