@@ -138,13 +138,14 @@ def answer(
         )
     table = pd.DataFrame(rows).set_index("question")
     table.columns.name = f"mean {score.upper()}, A minus B (95 % interval over test subjects)"
+    table.attrs["score"] = score.upper()  # for answer_lines, whatever a page renames the columns to
     return table
 
 
 def answer_lines(table: pd.DataFrame) -> str:
     """:func:`answer`'s table in sentences, a line per question: the difference, its interval and
     the verdict, so that a page reads its contrasts in words that follow the run."""
-    score = table.columns.name.split()[1].rstrip(",") if table.columns.name else "score"
+    score = table.attrs["score"]
     return "\n".join(
         f"{question}: {row['difference']:+.3f} mean {score} [{row['low']:+.3f}, {row['high']:+.3f}], "
         f"{row['verdict']}"
