@@ -166,6 +166,7 @@ def test_fit_logs_every_epoch_and_keeps_the_last_checkpoint(dataset_root, tmp_pa
     assert (tmp_path / LAST).exists() and not (tmp_path / "best.safetensors").exists()
     info = read_info(tmp_path / LAST)
     assert info["epoch"] == 2 and info["aus"] == list(AUS) and info["config"]["batch_size"] == 4
+    assert info["threads"] == torch.get_num_threads()  # what a bit-for-bit repeat needs too
     assert not list(tmp_path.glob("*.partial"))
 
 

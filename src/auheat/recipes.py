@@ -115,8 +115,10 @@ QUICK = Recipe(
 #: much (measured on the three disfa-like folds, one seed): the same pretraining at 128 px (about 10
 #: minutes) reaches a held-out landmark NME of 0.052 (0.041 at 64 px; the mean shape 0.140), and
 #: fine-tuning's mean ICC rises from 0.354 to 0.459 (scratch 0.273 to 0.405), at four times the
-#: multiply-adds per run; the book's build pretrained other weights with the same digest (NME 0.056;
-#: cause not found) and measured 0.510, and 30 epochs at 128 px end at NME 0.121 and 0.422. The
+#: multiply-adds per run; the book's build pretrained other weights with the same digest (NME 0.056)
+#: and measured 0.510: a pretraining repeats bit for bit only on as many CPU threads (two 128-px
+#: pretrainings on two threads agree, one on one thread does not; checkpoints record the count),
+#: so a prior is a draw as a seed is. 30 epochs at 128 px end at NME 0.121 and 0.422. The
 #: book's hour holds the 64-pixel recipe, and Chapter 8 measures the larger side
 #: (:func:`at_input_size`). Its 60 epochs (about 4 minutes on two cores)
 #: are what the frozen methods need: after 20, its landmarks on the disfa-like crops were no closer

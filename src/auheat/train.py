@@ -358,6 +358,8 @@ class Trainer:
             "best_score": self.best_score,
             "record": record,
             "config": asdict(self.config),
+            # CPU kernels split their sums by thread: a run repeats bit for bit on as many threads.
+            "threads": torch.get_num_threads(),
         }
 
     def _resume(self) -> None:
