@@ -7,7 +7,10 @@
     python book/build.py --student         # the student edition: exercises without their solutions
 
 The sources are copied to ``<out>/src`` and the executed chapters written there, so the
-committed notebooks stay free of outputs. A cell that raises stops the build with the
+committed notebooks stay free of outputs. A build of some chapters (``--chapters``) keeps the
+other chapters as the last build into ``<out>`` executed them, where their notebook, the library's
+code and the setting are unchanged (each executed chapter records them), and renders the rest
+unexecuted. A cell that raises stops the build with the
 chapter's name and the failing cell; the rendering fails on any Sphinx warning.
 
 The build measures each chapter's execution and writes the table into the course page's
@@ -29,6 +32,9 @@ book/package-lock.json into book/node_modules and copied there.
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
+import json
 import multiprocessing
 import os
 import re
@@ -46,6 +52,7 @@ import papermill
 import yaml
 from jupyter_client.manager import AsyncKernelManager
 
+import auheat
 from auheat.cache import cache_dir
 
 BOOK = Path(__file__).resolve().parent
@@ -166,14 +173,15 @@ def execute_chapter(name: str, src: Path, quick: bool) -> float:
         progress_bar=False,
         kernel_manager_class=LocalKernelManager,
     )
-    show_for_the_page(src / f"{name}.ipynb")
+    show_for_the_page(src / f"{name}.ipynb", build_stamp(name, quick))
     seconds = time.perf_counter() - start
     print(f"  {name}: {seconds:.1f} s", flush=True)
     return seconds
 
 
-def show_for_the_page(path: Path) -> None:
-    """Hide the chapter's own ``parameters`` cell and drop its widgets' saved state.
+def show_for_the_page(path: Path, stamp: dict) -> None:
+    """Hide the chapter's own ``parameters`` cell, drop its widgets' saved state and record what it
+    was executed from (``stamp``, :func:`build_stamp`).
 
     papermill adds the values the chapter ran with in a cell of their own, just after it; showing
     both would print ``QUICK = False`` above a page that ran with ``QUICK = True``. The pages show
@@ -186,7 +194,43 @@ def show_for_the_page(path: Path) -> None:
         if "parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = [*tags, "remove-cell"]
     notebook.metadata.pop("widgets", None)
+    notebook.metadata[STAMP] = stamp
     nbformat.write(notebook, path)
+
+
+# An executed chapter records what its outputs come from, so that a build of some chapters
+# (--chapters) keeps the others' pages from the last build wherever nothing they depend on changed.
+STAMP = "auheat_build"
+
+
+@functools.cache
+def _library_digest() -> str:
+    """A digest of the library's code, which every chapter imports."""
+    library = Path(auheat.__file__).parent
+    digest = hashlib.sha1()
+    for path in sorted(library.rglob("*.py")):
+        digest.update(path.relative_to(library).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_stamp(name: str, quick: bool) -> dict:
+    """What a chapter's executed outputs depend on: its notebook, the library, the setting."""
+    notebook = hashlib.sha1((BOOK / f"{name}.ipynb").read_bytes()).hexdigest()
+    return {"notebook": notebook, "library": _library_digest(), "quick": quick}
+
+
+def executed_earlier(src: Path, names: list[str], quick: bool) -> dict[str, bytes]:
+    """The chapters among ``names`` that the last build into ``src`` executed from the same
+    notebook, library and setting, as their executed files' bytes."""
+    kept = {}
+    for name in names:
+        path = src / f"{name}.ipynb"
+        if path.is_file() and json.loads(path.read_bytes()).get("metadata", {}).get(STAMP) == build_stamp(
+            name, quick
+        ):
+            kept[name] = path.read_bytes()
+    return kept
 
 
 # An exercise's folded solution: a fence of three or more backticks opening "{admonition} Solution",
@@ -212,6 +256,7 @@ def student_edition(src: Path) -> int:
                 cell.source, count = SOLUTION.subn(LEFT_OUT, cell.source)
                 cell.source = FOLDED_AWAY.sub("", cell.source)
                 removed += count
+        notebook.metadata.pop(STAMP, None)  # never kept for another build: its solutions are gone
         nbformat.write(notebook, path)
     landing = src / "intro.md"
     title, rest = landing.read_text().split("\n", 1)
@@ -327,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no such chapter(s) in {BOOK}: {', '.join(unknown)}")
 
     src = args.out / "src"
+    earlier = executed_earlier(src, [name for name in chapters() if name not in names], args.quick)
     if src.exists():
         shutil.rmtree(src)
     shutil.copytree(
@@ -339,9 +385,20 @@ def main(argv: list[str] | None = None) -> int:
     cached_runs = trained_runs_in_cache()
     times = execute(names, src, args.quick, args.jobs)
     write_timings(src, times, args.quick, args.jobs, cached_runs)
-    for name in chapters():  # chapters left out of --chapters are rendered unexecuted
-        if not (src / f"{name}.ipynb").exists():
-            shutil.copy(BOOK / f"{name}.ipynb", src / f"{name}.ipynb")
+    unexecuted = []
+    for name in chapters():  # chapters left out of --chapters: the last build's pages, if still valid
+        path = src / f"{name}.ipynb"
+        if name in earlier:
+            path.write_bytes(earlier[name])
+        elif not path.exists():
+            shutil.copy(BOOK / f"{name}.ipynb", path)
+            unexecuted.append(name)
+    if earlier:
+        print(f"kept from the last build (same notebook, library and setting): {', '.join(earlier)}")
+    if unexecuted:
+        print(
+            f"rendered unexecuted (executed neither now nor, unchanged, last time): {', '.join(unexecuted)}"
+        )
     if args.student:
         print(f"student edition: {student_edition(src)} solutions left out", flush=True)
     if args.no_html:

@@ -415,3 +415,53 @@ def test_the_prose_check_catches_a_stated_result():
     ]
     quoted = "`0.37` in code, $0.5$ in maths, [arXiv:2004.06657](https://arxiv.org/abs/2004.06657)"
     assert stated(DECIMAL, quoted) == []
+
+
+def test_a_build_of_some_chapters_keeps_the_others_from_the_last_build_while_they_are_unchanged(
+    tmp_path, monkeypatch, capsys
+):
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(BOOK))
+    import build
+
+    copy = tmp_path / "book"
+    shutil.copytree(BOOK, copy, ignore=shutil.ignore_patterns("_build", "node_modules", "data"))
+    monkeypatch.setattr(build, "BOOK", copy)
+
+    def run_by_copying(source, out, **kwargs):  # the cells are not run: the build's bookkeeping is
+        shutil.copy(source, out)
+
+    monkeypatch.setattr(build.papermill, "execute_notebook", run_by_copying)
+    first, second = (path.stem for path in CHAPTERS[:2])
+    out = tmp_path / "out"
+
+    def build_only(name: str, *options: str) -> dict[str, dict | None]:
+        assert build.main(["--no-html", "--out", str(out), "--chapters", name, *options]) == 0
+        pages = {path.stem: json.loads((out / "src" / path.name).read_text()) for path in CHAPTERS}
+        return {name: page["metadata"].get(build.STAMP) for name, page in pages.items()}
+
+    stamps = build_only(first)
+    assert stamps[first] == build.build_stamp(first, False) and stamps[second] is None
+    stamps = build_only(second)  # the first chapter's executed page is kept
+    assert stamps[first] == build.build_stamp(first, False) and stamps[second] is not None
+    assert (
+        f"kept from the last build (same notebook, library and setting): {first}" in capsys.readouterr().out
+    )
+    assert build_only(second, "--quick")[first] is None  # another setting: not kept
+    build_only(first)
+    notebook = copy / f"{first}.ipynb"
+    notebook.write_text(notebook.read_text().replace("## Overview", "## Overview, edited", 1))
+    assert build_only(second)[first] is None  # its notebook changed: rendered unexecuted
+    assert (
+        f"rendered unexecuted (executed neither now nor, unchanged, last time): {first}"
+        in capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_cell_id_is_unique_in_its_chapter(path):
+    # nbformat renames a repeated id when it reads the notebook, so a link to it would break.
+    ids = [cell.get("id") for cell in json.loads(path.read_text())["cells"]]
+    assert not sorted({i for i in ids if ids.count(i) > 1}), path.name
