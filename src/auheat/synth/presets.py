@@ -153,11 +153,7 @@ def _landmarks() -> Preset:
         # Chapter 9's edit check rose on more brow edits (AU1 45 -> 75 %, AU2 30 -> 70 %, AU4 15
         # -> 45 % of 20), with the brows drawn as they are now in every preset, but that is within
         # one model's spread: a second seed of the same fine-tuning gave AU1 65, AU2 45 and AU4
-        # 95 %. The ICC and the landmark error carry the choice. Since the far jaw follows the seen
-        # outline (:func:`auheat.synth.shape.on_silhouette`), yaw spread 24 degrees, soft bound 60
-        # (the Breaking Bad face is turned about 60) gave the photos 0.197 / 0.082 / 0.499 (mean
-        # 0.259) against 0.221 / 0.088 / 0.392 (0.234) with this range, and a held-out NME of 0.055
-        # against 0.042: not adopted.
+        # 95 %. The ICC and the landmark error carry the choice.
         facial_hair=True,
         photo_variety=True,
     )

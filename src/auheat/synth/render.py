@@ -21,20 +21,7 @@ from auheat.synth.drawing import Colour, flat, flat_complex, rgb, scaled
 from auheat.synth.occluders import draw_occluder
 from auheat.synth.params import Capture, Identity, Pose, check_intensities, sample_capture
 from auheat.synth.photo import background, develop
-from auheat.synth.shape import (
-    COLLAR,
-    CRANIUM_FRONT,
-    EARS,
-    FOREHEAD_FRONT,
-    HAIRLINE,
-    JAW_FRONT,
-    NECK,
-    SKULL,
-    Camera,
-    expression_offsets,
-    neutral_face,
-    on_silhouette,
-)
+from auheat.synth.shape import COLLAR, EARS, HAIRLINE, NECK, SKULL, Camera, expression_offsets, neutral_face
 from auheat.synth.skin import base_shading, light_vector, skin_image
 
 FRONTAL = Pose()  # the default pose (frozen, so one shared instance is safe)
@@ -81,16 +68,9 @@ def render_face(
         capture = sample_capture(rng if rng is not None else np.random.default_rng(0))
     cam = Camera(identity, pose, capture, size)
     look = _subject(identity)
-    neutral3d, head_scale, head_shift = neutral_face(identity)
-    # The jaw, the hairline and the cranium are drawn and annotated on the outline that is seen.
-    jaw = np.arange(17)
-    expressed, neutral3d = neutral3d + expression_offsets(levels), neutral3d.copy()
-    for face in (expressed, neutral3d):
-        face[jaw] = on_silhouette(face[jaw], JAW_FRONT * head_scale, cam.rot, head_shift[0])
-    drawing = look.points.copy()
-    drawing[look.contour] = on_silhouette(drawing[look.contour], look.front, cam.rot, head_shift[0])
+    neutral3d = neutral_face(identity)[0]
     # One projection for everything: landmarks, the neutral face and the drawing geometry.
-    points = cam(np.concatenate([expressed, neutral3d, drawing]))
+    points = cam(np.concatenate([neutral3d + expression_offsets(levels), neutral3d, look.points]))
     half = size // 2
     # The base shading is smooth: a grid four times coarser than the image is enough. It is
     # computed in the projection's own pixels, reached from the output grid through the
@@ -126,9 +106,7 @@ def render_face(
     skin = skin_image(identity, levels, small[:68], small[68:136], shading, half, face, part["neck"], light2d)
     mask = Image.new("L", (half, half), 0)
     md = ImageDraw.Draw(mask)
-    # The nose's outline too: turned far enough, it stands out of the cheek's.
-    nose = cv2.convexHull(small[27:36].astype(np.float32))[:, 0]
-    for outline in (part["neck"], part["ear0"], part["ear1"], face, nose):
+    for outline in (part["neck"], part["ear0"], part["ear1"], face):
         md.polygon(flat(outline), fill=255)
     if identity.hair_style == "bald":
         md.polygon(flat(part["skull"]), fill=255)
@@ -183,8 +161,6 @@ class _Look:
 
     points: np.ndarray
     parts: dict[str, tuple[int, int]]
-    contour: np.ndarray  # rows of ``points`` on the head's outline (:func:`on_silhouette`)
-    front: np.ndarray  # and the depth of the head's front at each, model space
     clothes: Colour
     long_hair: Colour
     hair: np.ndarray  # [3] cap colour (buzz cuts let the skin show through)
@@ -211,14 +187,6 @@ def _subject(identity: Identity) -> _Look:
         "strand_tops": cap[1:-1:2][: len(HAIRLINE[1:-1:2])],  # one per strand end on the hairline
     }
     sizes = np.cumsum([0] + [len(v) for v in named.values()])
-    start = dict(zip(named, sizes[:-1].tolist(), strict=True))
-    # The outline rows: the hairline, the skull and the hair cap's rows on it, the cap's lower border.
-    fronts = {
-        **{start["hairline"] + k: FOREHEAD_FRONT for k in range(len(HAIRLINE))},
-        **{start[name] + k: CRANIUM_FRONT for name in ("skull", "long", "cap") for k in range(len(skull))},
-        **{start["cap"] + len(cap) + k: FOREHEAD_FRONT for k in range(len(named["cap"]) - len(cap))},
-        **{start["strand_tops"] + k: CRANIUM_FRONT for k in range(len(named["strand_tops"]))},
-    }
     _, head_scale, head_shift = neutral_face(identity)
     points = np.concatenate(list(named.values())) * head_scale
     points[:, :2] += head_shift
@@ -228,8 +196,6 @@ def _subject(identity: Identity) -> _Look:
     return _Look(
         points=points,
         parts={name: (int(a), int(b)) for name, a, b in zip(named, sizes[:-1], sizes[1:], strict=True)},
-        contour=np.array(list(fronts)),
-        front=np.array(list(fronts.values())) * head_scale,
         clothes=rgb(np.random.default_rng(identity.seed + 1).uniform(20, 230, 3)),
         long_hair=rgb(np.array(identity.hair) * 0.8),
         hair=hair,

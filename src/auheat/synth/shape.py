@@ -325,36 +325,3 @@ class Camera:
     def normal(self, vector: np.ndarray) -> np.ndarray:
         """A model-space direction expressed in camera space."""
         return self.rot @ vector
-
-
-# The head's front at the height of each contour point (mean-face depth, the nose left out):
-# between the eyes, the cheeks, the lips, the chin; the forehead; the cranium. A contour point
-# and its front bound the cross-section of the head that :func:`on_silhouette` turns.
-JAW_FRONT = np.array([22, 24, 25, 26, 23, 17, 13, 10, 9, 10, 13, 17, 23, 26, 25, 24, 22], np.float64)
-FOREHEAD_FRONT = 20.0
-CRANIUM_FRONT = 24.0
-
-
-def on_silhouette(
-    points: np.ndarray, front: np.ndarray | float, rot: np.ndarray, midline: float
-) -> np.ndarray:
-    """Contour points, [N, 3] model space, moved to where the head's outline is seen under ``rot``.
-
-    A face turned away hides its far jaw behind the cheek, and 300-W's annotators put the jaw
-    points on the outline that is seen (as 2DFAN4 learns them); the hairline and the cranium's
-    outline turn the same way. Each point is taken as the side of a half-ellipse across the head
-    at its height, from the point (semi-axis: its distance from the midline) to the head's front
-    (``front``, a depth): on the far side the point slides forward to where that ellipse's
-    tangent points at the camera; on the near side and facing the camera it stays, bytes and all.
-    """
-    toward = rot[2]  # the direction to the camera in model space (rot.T @ e_z)
-    offset = points[:, 0] - midline
-    side, across = np.sign(offset), np.abs(offset)
-    depth = front - points[:, 2]
-    slide = np.arctan2(-side * toward[0] * depth, toward[2] * across)
-    moved = slide > 0
-    out = points.copy()
-    angle = np.minimum(slide[moved], np.pi / 2)
-    out[moved, 0] = midline + side[moved] * across[moved] * np.cos(angle)
-    out[moved, 2] += depth[moved] * np.sin(angle)
-    return out
