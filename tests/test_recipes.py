@@ -2,6 +2,7 @@ from dataclasses import replace
 
 import pytest
 
+from auheat.checkpoint import read_info
 from auheat.config import TrainConfig
 from auheat.models.weights import pretrained_fan, pretrained_landmarks_path, read_state_dict
 from auheat.recipes import (
@@ -14,6 +15,7 @@ from auheat.recipes import (
     landmark_weights,
     synthetic_dataset,
 )
+from auheat.train import LAST
 
 
 def test_each_recipe_pretrains_its_own_landmark_network_once_and_leaves_the_default_alone(
@@ -62,6 +64,11 @@ def test_each_recipe_pretrains_its_own_landmark_network_once_and_leaves_the_defa
     assert read_state_dict(short).keys() == network.state_dict().keys()
     with pytest.raises(ValueError, match="epochs must be positive"):
         landmark_weights(tiny, epochs=0)
+    # another seed is another draw of the same pretraining, in its own folder
+    other_draw = landmark_weights(tiny, seed=1)
+    assert other_draw == landmark_run_folder(tiny, seed=1) / "weights.safetensors"
+    assert other_draw.parent.name.startswith("landmarks-tiny-s1-") and weights.read_bytes() == own
+    assert other_draw.read_bytes() != own and read_info(other_draw.parent / LAST)["config"]["seed"] == 1
 
 
 def test_recipes_make_training_configurations():

@@ -79,18 +79,22 @@ def runs_folder(recipe: Recipe, seed: int) -> Path:
     return cache_dir() / "runs" / f"benchmark-{recipe.name}-seed{seed}"
 
 
-def landmark_run_folder(recipe: Recipe, epochs: int | None = None) -> Path:
+def landmark_run_folder(recipe: Recipe, epochs: int | None = None, seed: int = 0) -> Path:
     """The run folder of the recipe's landmark pretraining (of ``epochs`` epochs instead of the
-    recipe's own, for a shorter prior).
+    recipe's own, for a shorter prior; with another ``seed``, for another draw of it).
 
     Its name ends in a digest of what the pretraining depends on (the network's size, its faces,
     its training configuration), so a recipe whose pretraining changes pretrains again instead of
     reading the network of its old setting.
     """
-    record = {"config": asdict(recipe.landmark_config(epochs=epochs)), "size": [recipe.stacks, recipe.width]}
+    config = recipe.landmark_config(seed=seed, epochs=epochs)
+    record = {"config": asdict(config), "size": [recipe.stacks, recipe.width]}
     record["frames_per_subject"] = recipe.landmark_frames_per_subject
     digest = hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:8]
-    return cache_dir() / "runs" / f"landmarks-{recipe.name}{'' if epochs is None else f'-e{epochs}'}-{digest}"
+    name = (
+        f"landmarks-{recipe.name}{'' if epochs is None else f'-e{epochs}'}{'' if seed == 0 else f'-s{seed}'}"
+    )
+    return cache_dir() / "runs" / f"{name}-{digest}"
 
 
 # The CPU recipes' target design. On their 16x16 maps the variable design draws an intensity-1 AU
@@ -179,7 +183,7 @@ def synthetic_dataset(preset: str, frames_per_subject: int, seed: int = 0) -> Pa
     return root
 
 
-def landmark_weights(recipe: Recipe, epochs: int | None = None) -> Path:
+def landmark_weights(recipe: Recipe, epochs: int | None = None, seed: int = 0) -> Path:
     """The weights of the recipe's landmark network, pretrained first if they are missing.
 
     face_alignment's 2DFAN4 where it serves the recipe (256 wide, up to 4 stacks, downloaded into
@@ -188,20 +192,23 @@ def landmark_weights(recipe: Recipe, epochs: int | None = None) -> Path:
     two recipes of one network size never share one (the quick recipe's one-epoch network would
     otherwise serve the CPU recipe's runs), and the cache's default network, which runs that name
     no weights start from, is left to ``auheat pretrain-landmarks --set-default``. ``epochs``
-    instead of the recipe's own gives a shorter prior, to measure what the pretraining buys. An
-    interrupted pretraining continues where it stopped.
+    instead of the recipe's own gives a shorter prior, to measure what the pretraining buys;
+    another ``seed`` another draw of the same pretraining (its spread is as large as the effects
+    the book reads, so Chapter 9 pools over two), never 2DFAN4. An interrupted pretraining
+    continues where it stopped.
     """
     if epochs is not None and epochs < 1:
         raise ValueError(f"epochs must be positive, got {epochs}")
     hub = hub_checkpoint_path()
-    if epochs is None and hub.is_file() and recipe.width == FAN4_WIDTH and recipe.stacks <= FAN4_STACKS:
+    fan4 = recipe.width == FAN4_WIDTH and recipe.stacks <= FAN4_STACKS
+    if epochs is None and seed == 0 and hub.is_file() and fan4:
         return hub
-    run = landmark_run_folder(recipe, epochs)
+    run = landmark_run_folder(recipe, epochs, seed)
     weights = run / "weights.safetensors"
     with made_once(run):
         if not weights.is_file():
             data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject)
-            config, resume = recipe.landmark_config(epochs=epochs), (run / LAST).exists()
+            config, resume = recipe.landmark_config(seed=seed, epochs=epochs), (run / LAST).exists()
             pretrain_landmarks(data, recipe.stacks, recipe.width, config, run, resume, weights)
     return weights
 
