@@ -226,10 +226,9 @@ def executed_earlier(src: Path, names: list[str], quick: bool) -> dict[str, byte
     kept = {}
     for name in names:
         path = src / f"{name}.ipynb"
-        if path.is_file() and json.loads(path.read_bytes()).get("metadata", {}).get(STAMP) == build_stamp(
-            name, quick
-        ):
-            kept[name] = path.read_bytes()
+        executed = path.read_bytes() if path.is_file() else b"{}"
+        if json.loads(executed).get("metadata", {}).get(STAMP) == build_stamp(name, quick):
+            kept[name] = executed
     return kept
 
 

@@ -132,8 +132,7 @@ def pool_edit_checks(checks: Mapping[str, EditCheck]) -> EditCheck:
         raise ValueError("no edit check to pool")
     readings = pd.concat([c.readings.assign(model=name) for name, c in checks.items()], ignore_index=True)
     summary = _summary(readings, readings["intensity"].max())
-    counted = readings[(readings["intensity"] > 0) & ~readings["shown"].astype(bool)]
-    per_model = counted["rises"].astype(float).groupby([counted["AU"], counted["model"]]).mean().unstack()
+    per_model = pd.DataFrame({name: c.summary["rises"] for name, c in checks.items()})  # AU x model
     summary["rises, lowest model"] = per_model.min(axis=1)
     summary["rises, highest model"] = per_model.max(axis=1)
     return EditCheck(readings, summary)
