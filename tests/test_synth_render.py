@@ -258,29 +258,3 @@ def test_sampled_identities_and_captures_show_the_variety():
         assert plain.seed == varied[k].seed and plain.light_azimuth == varied[k].light_azimuth
     studio = sample_capture(rng, strength=0, photo_variety=True)
     assert (studio.saturation, studio.contrast, studio.gamma) == (1.0, 1.0, 1.0)
-
-
-def test_every_subject_has_brows_darker_than_the_skin():
-    luminance = np.array([0.299, 0.587, 0.114])
-    identities = [sample_identity(np.random.default_rng(k)) for k in range(300)]
-    ratios = [(luminance @ i.brow) / (luminance @ i.skin) for i in identities]
-    assert max(ratios) <= 0.61, max(ratios)  # BROW_CONTRAST, and the colour's rounding
-    assert min(ratios) < 0.3  # dark brows stay as dark as they were
-
-
-def test_brow_creases_scale_only_the_brow_aus_lines(subject):
-    creases = [i.brow_creases for i in (sample_identity(np.random.default_rng(k)) for k in range(300))]
-    assert 0 <= min(creases) < 0.05 and 0.95 < max(creases) <= 1  # from smooth to fully creased
-    smooth, creased = (dataclasses.replace(subject, brow_creases=c) for c in (0.0, 1.0))
-    for levels in ({}, {12: 4.0, 25: 3.0}):  # without a brow AU the depth changes no pixel
-        a, _ = render_face(smooth, levels, Pose(), STUDIO)
-        b, _ = render_face(creased, levels, Pose(), STUDIO)
-        assert a.tobytes() == b.tobytes()
-    for au in (1, 2, 4):  # the lines lie between the brows and on the forehead, and only there
-        lined, lm = render_face(creased, {au: 5.0}, Pose(), STUDIO)
-        plain, _ = render_face(smooth, {au: 5.0}, Pose(), STUDIO)
-        lines = np.abs(lined.astype(int) - plain.astype(int)).sum(-1)
-        forehead = np.zeros(lines.shape, bool)
-        forehead[int(lm[17:27, 1].min()) - 50 : int(lm[28, 1]), int(lm[17, 0]) : int(lm[26, 0])] = True
-        assert lines[forehead].mean() > 1, (au, lines[forehead].mean())
-        assert lines[~forehead].sum() < 0.02 * lines[forehead].sum(), au

@@ -46,10 +46,6 @@ class Identity:
     wrinkles: float = 0.2  # baseline depth of permanent lines, 0 (smooth) .. 1 (deep)
     seed: int = 0  # fine per-subject details: landmark irregularities, skin texture
     facial_hair: str = "none"  # one of FACIAL_HAIR: none, stubble, a moustache, or a full beard
-    # How deeply the brow AUs (1, 2, 4) crease this subject's forehead and glabella, 0 (the brows
-    # move on smooth skin, as on many young faces) .. 1: where it is low, only the brows' movement
-    # shows the AU, so a model must read the movement rather than the lines alone.
-    brow_creases: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -128,24 +124,12 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         hair=_colour(rng, hair, 5),
         hair_volume=float(rng.uniform(2, 14)),
         brow_thickness=float(rng.uniform(4.5, 10.0)),
-        brow=_colour(rng, _darker_than(hair * 0.75 + skin * 0.15, skin), 0),
+        brow=_colour(rng, hair * 0.75 + skin * 0.15, 0),
         wrinkles=float(np.clip(rng.beta(1.5, 4.0), 0, 1)),
         seed=int(rng.integers(0, 2**31 - 1)),
         # Drawn last, so that every field above keeps the value it had before facial hair existed.
         facial_hair=str(rng.choice(FACIAL_HAIR, p=[0.7, 0.1, 0.1, 0.1])),
-        brow_creases=float(rng.uniform(0.0, 1.0)),
     )
-
-
-#: The most a brow's luminance reaches of the skin's: even fair brows on fair skin are darker than
-#: it, and a brow the colour of the skin would show the brow AUs' movement to no one.
-BROW_CONTRAST = 0.6
-
-
-def _darker_than(brow: np.ndarray, skin: np.ndarray) -> np.ndarray:
-    """``brow``, scaled down where its luminance exceeds :data:`BROW_CONTRAST` of ``skin``'s."""
-    luminance = np.array([0.299, 0.587, 0.114])
-    return brow * min(1.0, BROW_CONTRAST * float(luminance @ skin) / max(float(luminance @ brow), 1.0))
 
 
 def sample_capture(

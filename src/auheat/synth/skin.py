@@ -226,14 +226,11 @@ def skin_image(
     outline = _complex(face)
     sharp.poly(outline, NEUTRAL)
     sharp.line(outline[:17], 0.33, 3)
-    brow_creases = identity.brow_creases
-    _forehead_lines(sharp, z, up, s, f[1] * brow_creases, f[2] * brow_creases, base, lit)
+    _forehead_lines(sharp, z, up, s, f[1], f[2], base, lit)
     # Glabellar furrows (AU4): two vertical lines between the converging brows.
-    for t in (0.36, 0.64) if f[4] * brow_creases > 0 else ():
+    for t in (0.36, 0.64) if f[4] > 0 else ():
         top = z[21] + (z[22] - z[21]) * t + up * 3 * s
-        sharp.line(
-            [top, top + (z[27] - top) * 0.9 + right * (t - 0.5) * 3 * s], 1.1 * f[4] * brow_creases, 1.6, lit
-        )
+        sharp.line([top, top + (z[27] - top) * 0.9 + right * (t - 0.5) * 3 * s], 1.1 * f[4], 1.6, lit)
     # Nose root wrinkles (AU9): short bars across the bridge.
     for k, t in enumerate((0.15, 0.45, 0.75) if f[9] > 0 else ()):
         c = z[27] + (z[28] - z[27]) * t
