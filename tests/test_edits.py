@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from auheat.edit_check import RISE, edit_check, pool_edit_checks
+from auheat.edit_check import RISE, edit_check, pool_edit_checks, verdicts
 from auheat.predict import FaceReading, Reading
 from auheat.synth import SYNTH_AUS, render_face, sample_identity
 from auheat.synth.edits import MODEL_EYE_DISTANCE, au_movement, edit_face, moved_landmarks
@@ -190,3 +190,60 @@ def test_pooled_checks_count_every_models_edits_and_show_how_far_one_model_stray
     assert np.allclose(pooled.summary["mean rise at 4"], expected)
     with pytest.raises(ValueError, match="no edit check"):
         pool_edit_checks({})
+
+
+def test_the_pooled_interval_resamples_models_and_faces(face):
+    image, landmarks = face
+    rest = image.astype(float)
+
+    def change(crops):  # reads the movement, for both AUs
+        moved = np.abs(crops.astype(float) - rest).mean(axis=(1, 2, 3))
+        return np.stack([moved, moved], axis=1)
+
+    def ignores(crops):
+        return np.ones((len(crops), 2))
+
+    faces = {name: FaceReading(image, landmarks, None) for name in "abc"}
+    reads = edit_check(Reader(change, landmarks[54]), faces, (12, 25), intensities=(2.0, 4.0))
+    pooled = pool_edit_checks({"r1": reads, "r2": reads})
+    # Every model and face rises on every edit: every resample gives 1.
+    assert (pooled.summary[["rises, low", "rises, high"]] == 1).all().all()
+    # Models that disagree: the interval spans the share, and a resample can draw one model alone.
+    mixed = pool_edit_checks(
+        {"r": reads, "i": edit_check(Reader(ignores, landmarks[54]), faces, (12, 25), intensities=(2.0, 4.0))}
+    )
+    low, high = mixed.summary.loc[12, ["rises, low", "rises, high"]]
+    assert low == 0 and high == 1 and mixed.summary.loc[12, "rises"] == 0.5
+    assert verdicts(pooled.summary).eq("reads the movement").all()
+    assert verdicts(mixed.summary).eq("undecided at 90%").all()
+    below = mixed.summary.assign(**{"rises, high": 0.8})
+    assert verdicts(below).eq("does not reliably read the movement").all()
+    # A face shown the AU is left out, as from the share: only faces a and b count for AU12.
+    shown = edit_check(Reader(ignores, landmarks[54]), faces, (12, 25), (2.0, 4.0), shown={"c": [12]})
+    one = pool_edit_checks({"r": reads, "s": shown})
+    assert one.summary.loc[12, "edits"] == 2 * 2 + 3 * 2
+    with pytest.raises(ValueError, match="level"):
+        pool_edit_checks({"r": reads}, level=1.0)
+    with pytest.raises(ValueError, match="no faces"):
+        edit_check(Reader(ignores, landmarks[54]), {}, (12,))
+
+
+def test_neutral_faces_take_each_subjects_first_frame_at_rest(tmp_path):
+    from auheat.data.dataset import PreparedDataset, au_column
+    from auheat.edit_check import neutral_faces
+    from auheat.models import FAN, build_model
+    from auheat.predict import FaceReader
+    from auheat.synth.generate import generate_dataset
+
+    data = PreparedDataset(generate_dataset("disfa-like", tmp_path / "d", 4, seed=0, workers=1))
+    reader = FaceReader(build_model("finetune", FAN(1, 16), data.aus), 64)
+    faces = neutral_faces(data, reader)
+    at_rest = data.frames[[au_column(n) for n in data.aus]].eq(0).all(axis=1)
+    expected = data.frames[at_rest.to_numpy()].groupby("subject").head(1)
+    assert list(faces) == list(expected["subject"]) and len(faces) > 2
+    rows = np.flatnonzero(at_rest.to_numpy())
+    first = {subject: int(rows[data.frames["subject"].to_numpy()[rows] == subject][0]) for subject in faces}
+    for subject, face in faces.items():  # that frame, aligned as a photo's face is (barely moved)
+        assert face.crop.shape == (256, 256, 3)
+        assert np.abs(face.landmarks - data[first[subject]]["landmarks"].numpy()).max() < 6
+    assert list(neutral_faces(data, reader, limit=2)) == list(faces)[:2]

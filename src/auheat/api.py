@@ -27,7 +27,7 @@ from auheat.data.labels import label_columns, showcase_frames
 from auheat.data.photos import PHOTOS, Photo, load_photo
 from auheat.data.prepare import PreparationError, PrepareOptions, prepare_dataset
 from auheat.data.protocols import DISFA_FOLDS, folds_protocol, split_protocol
-from auheat.edit_check import EditCheck, edit_check, pool_edit_checks
+from auheat.edit_check import EditCheck, edit_check, neutral_faces, pool_edit_checks, verdicts
 from auheat.evaluation import RunPredictions, evaluate_model, read_predictions
 from auheat.experiment import (
     RunSpec,
@@ -249,5 +249,7 @@ __all__ = [
     "moved_landmarks",
     "edit_check",
     "pool_edit_checks",
+    "neutral_faces",
+    "verdicts",
     "EditCheck",
 ]

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from auheat.aus import MAX_INTENSITY
-from auheat.predict import FaceReading, Reading
+from auheat.data.dataset import PreparedDataset, au_column
+from auheat.predict import FaceReader, FaceReading, Reading
 from auheat.synth import SYNTH_AUS
 from auheat.synth.edits import edit_face
 
@@ -27,6 +28,8 @@ from auheat.synth.edits import edit_face
 REGION = 0.25
 #: A reading rises when it exceeds the original's by more than this (float rounding, not a change).
 RISE = 1e-3
+#: The share of edits whose reading must rise before a model is said to read an AU's movement.
+READS = 0.9
 
 
 class EditCheck(NamedTuple):
@@ -71,6 +74,8 @@ def edit_check(
     unknown = [au for au in aus if au not in model_aus or au not in SYNTH_AUS]
     if unknown:
         raise ValueError(f"AU(s) {unknown} are not both read by the model {model_aus} and moved by SynthFACS")
+    if not faces:
+        raise ValueError("no faces to edit")
     if not intensities or min(intensities) <= 0:
         raise ValueError(f"intensities must be above 0 (0 is the original face), got {tuple(intensities)}")
     shown = {} if shown is None else shown
@@ -119,14 +124,22 @@ def edit_check(
     return EditCheck(readings, _summary(readings, max(intensities)))
 
 
-def pool_edit_checks(checks: Mapping[str, EditCheck]) -> EditCheck:
+def pool_edit_checks(
+    checks: Mapping[str, EditCheck], level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> EditCheck:
     """One check of several models, e.g. trainings of one model with other seeds: a single model's
     shares move with its seed by as much as the differences a reader would look for.
+
+    Args:
+        checks: model name -> its :func:`edit_check` (of the same faces, AUs and intensities).
+        level, resamples, seed: the bootstrap interval of the pooled share of rises.
 
     Returns:
         An :class:`EditCheck` whose ``readings`` are every check's, with a ``model`` column (the
         mapping's keys), and whose ``summary`` gives the shares over every model's edits, with
-        ``rises, lowest model`` and ``rises, highest model``: how far one model's share strays.
+        ``rises, lowest model`` and ``rises, highest model`` (how far one model's share strays),
+        and ``rises, low`` and ``rises, high``: a ``level`` interval of the pooled share that
+        resamples both the models and the faces (:func:`rises_interval`; :func:`verdicts` reads it).
     """
     if not checks:
         raise ValueError("no edit check to pool")
@@ -135,7 +148,59 @@ def pool_edit_checks(checks: Mapping[str, EditCheck]) -> EditCheck:
     per_model = pd.DataFrame({name: c.summary["rises"] for name, c in checks.items()})  # AU x model
     summary["rises, lowest model"] = per_model.min(axis=1)
     summary["rises, highest model"] = per_model.max(axis=1)
+    interval = rises_interval(readings, level, resamples, seed)
+    summary[["rises, low", "rises, high"]] = interval.reindex(summary.index)
     return EditCheck(readings, summary)
+
+
+def verdicts(summary: pd.DataFrame, share: float = READS) -> pd.Series:
+    """Per AU of a pooled summary (:func:`pool_edit_checks`), its share of rising edits read against
+    ``share`` through its interval: whether the model reads the movement, does not, or cannot be
+    told apart from ``share`` on these faces and models."""
+
+    def verdict(row: pd.Series) -> str:
+        if row["rises, low"] >= share:
+            return "reads the movement"
+        if row["rises, high"] < share:
+            return "does not reliably read the movement"
+        return f"undecided at {share:.0%}"
+
+    return summary.apply(verdict, axis=1)
+
+
+def rises_interval(
+    readings: pd.DataFrame, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """Per AU, a percentile bootstrap interval of the share of edits whose reading rose, over models
+    and faces (the rows of :func:`pool_edit_checks`' ``readings``; shown faces' edits left out).
+
+    Models and faces are crossed (every model reads every face), and both are draws: a training's
+    seed moves its share as much as a face does. Each resample draws the models and, independently,
+    the faces with replacement and weighs every (model, face) cell by the product of their counts
+    (Owen's "pigeonhole" bootstrap; :func:`auheat.stats.bootstrap_interval` draws one kind of unit).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+    edited = readings[(readings["intensity"] > 0) & ~readings["shown"].astype(bool)]
+    cells = edited.assign(rises=edited["rises"].astype(float)).pivot_table(
+        index="AU", columns=["model", "face"], values="rises", aggfunc=["sum", "count"], fill_value=0
+    )
+    models, faces = cells["sum"].columns.levels
+    shape = (len(cells), len(models), len(faces))
+    rises = cells["sum"].reindex(columns=pd.MultiIndex.from_product([models, faces]), fill_value=0).to_numpy()
+    edits = (
+        cells["count"].reindex(columns=pd.MultiIndex.from_product([models, faces]), fill_value=0).to_numpy()
+    )
+    rises, edits = rises.reshape(shape), edits.reshape(shape)
+    rng = np.random.default_rng(seed)
+    by_model = rng.multinomial(len(models), np.full(len(models), 1 / len(models)), size=resamples)
+    by_face = rng.multinomial(len(faces), np.full(len(faces), 1 / len(faces)), size=resamples)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a resample of no edits of an AU: NaN
+        shares = np.einsum("rm,rf,amf->ra", by_model, by_face, rises) / np.einsum(
+            "rm,rf,amf->ra", by_model, by_face, edits
+        )
+    bounds = np.nanquantile(shares, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return pd.DataFrame({"rises, low": bounds[0], "rises, high": bounds[1]}, index=cells.index)
 
 
 def _raw(reading: Reading) -> np.ndarray:
@@ -164,3 +229,29 @@ def _summary(readings: pd.DataFrame, top: float) -> pd.DataFrame:
         },
         index=pd.Index(aus, name="AU"),
     )
+
+
+def neutral_faces(
+    dataset: PreparedDataset, reader: FaceReader, limit: int | None = None
+) -> dict[str, FaceReading]:
+    """One frame of each subject of ``dataset`` whose every AU is coded 0, aligned and read by
+    ``reader`` as a photo's face is: the faces on which :func:`edit_check` measures what a model
+    reads of the movement alone without the gap between SynthFACS and photos (its own test faces).
+
+    Args:
+        dataset: a prepared dataset (e.g. a fold's held-out subjects).
+        reader: the model that aligns and reads the faces.
+        limit: at most this many subjects, the first in ``dataset.subjects``' order (None: all).
+
+    Returns:
+        subject -> its face, for the subjects that have such a frame (the first one).
+    """
+    columns = [au_column(n) for n in dataset.aus]
+    at_rest = dataset.frames[columns].fillna(1).eq(0).all(axis=1).to_numpy()  # an unlabelled AU: not at rest
+    first = pd.Series(np.flatnonzero(at_rest)).groupby(dataset.frames["subject"].to_numpy()[at_rest]).first()
+    faces = {}
+    for subject in [s for s in dataset.subjects if s in first.index][:limit]:
+        sample = dataset[int(first[subject])]
+        image = np.ascontiguousarray(sample["image"].permute(1, 2, 0).numpy())
+        faces[subject] = reader.read_face(image, sample["landmarks"].numpy().astype(np.float64))
+    return faces
