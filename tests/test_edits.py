@@ -93,6 +93,11 @@ def test_bad_edits_are_refused_with_what_is_wrong(face):
         edit_face(image.astype(float), landmarks, 12, 2.0)
 
 
+def movement(crops, rest):
+    """[B] how far each crop moved from ``rest``: more with every intensity of an edit."""
+    return np.abs(crops.astype(float) - rest).mean(axis=(1, 2, 3))
+
+
 class Reader:
     """A stand-in model of two AUs: ``respond`` maps a batch of crops to [B, 2] map maxima, which
     sit at a fixed peak (the lip corner) of 16x16 maps."""
@@ -123,8 +128,7 @@ def test_the_check_sees_every_rise_of_a_model_that_reads_the_change_where_it_hap
     rest = image.astype(float)
 
     def change(crops):  # how much the face moved: more with every intensity, for both AUs
-        moved = np.abs(crops.astype(float) - rest).mean(axis=(1, 2, 3))
-        return np.stack([moved, moved], axis=1)
+        return np.stack([movement(crops, rest)] * 2, axis=1)
 
     faces = {"a": FaceReading(image, landmarks, None), "b": FaceReading(image, landmarks, None)}
     check = edit_check(Reader(change, landmarks[54]), faces, (12, 25), intensities=(2.0, 4.0))
@@ -146,8 +150,7 @@ def test_faces_that_already_show_an_au_are_counted_apart(face):
     rest = image.astype(float)
 
     def change(crops):  # AU12 reads the movement; AU25 ignores it
-        moved = np.abs(crops.astype(float) - rest).mean(axis=(1, 2, 3))
-        return np.stack([moved, np.ones(len(crops))], axis=1)
+        return np.stack([movement(crops, rest), np.ones(len(crops))], axis=1)
 
     faces = {"a": FaceReading(image, landmarks, None), "smiling": FaceReading(image, landmarks, None)}
     reader = Reader(change, landmarks[54])
@@ -166,8 +169,7 @@ def test_pooled_checks_count_every_models_edits_and_show_how_far_one_model_stray
     rest = image.astype(float)
 
     def change(crops):  # reads the movement, for both AUs
-        moved = np.abs(crops.astype(float) - rest).mean(axis=(1, 2, 3))
-        return np.stack([moved, moved], axis=1)
+        return np.stack([movement(crops, rest)] * 2, axis=1)
 
     faces = {"a": FaceReading(image, landmarks, None)}
     checks = {
@@ -197,8 +199,7 @@ def test_the_pooled_interval_resamples_models_and_faces(face):
     rest = image.astype(float)
 
     def change(crops):  # reads the movement, for both AUs
-        moved = np.abs(crops.astype(float) - rest).mean(axis=(1, 2, 3))
-        return np.stack([moved, moved], axis=1)
+        return np.stack([movement(crops, rest)] * 2, axis=1)
 
     def ignores(crops):
         return np.ones((len(crops), 2))

@@ -181,17 +181,16 @@ def rises_interval(
     """
     if not 0 < level < 1:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
-    edited = readings[(readings["intensity"] > 0) & ~readings["shown"].astype(bool)]
+    edited, _ = _edits(readings)
     cells = edited.assign(rises=edited["rises"].astype(float)).pivot_table(
         index="AU", columns=["model", "face"], values="rises", aggfunc=["sum", "count"], fill_value=0
     )
     models, faces = cells["sum"].columns.levels
-    shape = (len(cells), len(models), len(faces))
-    rises = cells["sum"].reindex(columns=pd.MultiIndex.from_product([models, faces]), fill_value=0).to_numpy()
-    edits = (
-        cells["count"].reindex(columns=pd.MultiIndex.from_product([models, faces]), fill_value=0).to_numpy()
+    every_cell = pd.MultiIndex.from_product([models, faces])  # an AU never edited on a face: 0 of 0
+    rises, edits = (
+        cells[kind].reindex(columns=every_cell, fill_value=0).to_numpy().reshape(len(cells), len(models), -1)
+        for kind in ("sum", "count")
     )
-    rises, edits = rises.reshape(shape), edits.reshape(shape)
     rng = np.random.default_rng(seed)
     by_model = rng.multinomial(len(models), np.full(len(models), 1 / len(models)), size=resamples)
     by_face = rng.multinomial(len(faces), np.full(len(faces), 1 / len(faces)), size=resamples)
@@ -210,11 +209,16 @@ def _raw(reading: Reading) -> np.ndarray:
     return np.clip(reading.heatmaps.max(axis=(-2, -1)), 0.0, MAX_INTENSITY)
 
 
+def _edits(readings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The edits' rows: those the shares count, and those of faces that already show the AU."""
+    edited = readings[readings["intensity"] > 0]
+    shown = edited["shown"].astype(bool)
+    return edited[~shown], edited[shown]
+
+
 def _summary(readings: pd.DataFrame, top: float) -> pd.DataFrame:
     keys = [*(["model"] if "model" in readings else []), "face", "AU"]  # one original per key
-    edited = readings[readings["intensity"] > 0]
-    where_shown = edited[edited["shown"]]
-    edited = edited[~edited["shown"]]
+    edited, where_shown = _edits(readings)
     original = readings[readings["intensity"] == 0].set_index(keys)["raw"]
     highest = edited[edited["intensity"] == top].set_index(keys)["raw"]
     shares = edited[["rises", "peak in region"]].astype(float).groupby(edited["AU"])  # NaN: no peak
