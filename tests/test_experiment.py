@@ -1,6 +1,7 @@
 """train -> evaluate through the command line, on tiny synthetic datasets (predict: test_predict.py)."""
 
 import json
+import shutil
 from dataclasses import replace
 
 import pandas as pd
@@ -471,3 +472,20 @@ def test_a_new_method_is_its_model_class_and_one_registry_entry(disfa, tmp_path,
     assert (out / "last.safetensors").is_file()
     grid = run_grid({"disfa-like": (disfa, [0])}, ["toy"], ["fixed"], tmp_path / "grid", 1, 16, config)
     assert set(grid.scores["method"]) == {"toy"} and grid.scores["ICC"].notna().any()
+
+
+def test_a_run_is_named_by_its_data_content_not_its_folder(disfa, tmp_path):
+    from auheat.config import TrainConfig
+    from auheat.data.digest import DIGEST_KEY
+    from auheat.experiment import RunSpec
+
+    copy = tmp_path / "copy"
+    shutil.copytree(disfa, copy)
+    config = TrainConfig(epochs=1, input_size=64)
+    base = RunSpec(disfa, "finetune", fold=0, width=16, config=config)
+    moved = RunSpec(copy, "finetune", fold=0, width=16, config=config)
+    assert moved.name() == base.name()  # the same faces elsewhere: the same run
+    meta = json.loads((copy / "meta.json").read_text())
+    meta[DIGEST_KEY] = "0" * 16  # the faces generated again, other pixels: the same folder name
+    (copy / "meta.json").write_text(json.dumps(meta))
+    assert moved.folder(tmp_path) == base.folder(tmp_path).parent / moved.name() != base.folder(tmp_path)

@@ -20,6 +20,7 @@ from auheat.cache import content_digest, made_once
 from auheat.checkpoint import load_checkpoint, read_info
 from auheat.config import TrainConfig
 from auheat.data.dataset import PreparedDataset, protocol_datasets, read_meta
+from auheat.data.digest import dataset_digest
 from auheat.evaluation import Evaluation, evaluate_model
 from auheat.heatmaps import DESIGN_VERSIONS
 from auheat.models import FAN, AUModel, build_model, get_method
@@ -70,16 +71,17 @@ class RunSpec:
         return None if found is None else f"{found.source}:{content_digest(found.path)}"
 
     def digest(self) -> str:
-        """8 hex digits that change whenever the training configuration (the input size among
-        it), the network's size, the landmark weights' content, the method's layers (its class's
-        ``version``), the meaning of its target design or what a run records
-        (:data:`RUN_FORMAT`) do."""
+        """8 hex digits that change whenever the data's content (:mod:`auheat.data.digest`), the
+        training configuration (the input size among it), the network's size, the landmark
+        weights' content, the method's layers (its class's ``version``), the meaning of its target
+        design or what a run records (:data:`RUN_FORMAT`) do."""
         record: dict[str, Any] = {
             "config": asdict(self.config),
             "stacks": self.stacks,
             "width": self.width,
             "format": RUN_FORMAT,
             "landmarks": self.landmark_origin(),
+            "data": dataset_digest(self.data),
         }
         method = get_method(self.method)
         if method.version != 1:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from auheat.cache import cache_dir, made_once
 from auheat.config import TrainConfig
+from auheat.data.digest import dataset_digest
 from auheat.landmarkers import hub_checkpoint_path
 from auheat.models import FAN
 from auheat.models.weights import FAN4_STACKS, FAN4_WIDTH, pretrained_fan
@@ -83,13 +84,15 @@ def landmark_run_folder(recipe: Recipe, epochs: int | None = None, seed: int = 0
     """The run folder of the recipe's landmark pretraining (of ``epochs`` epochs instead of the
     recipe's own, for a shorter prior; with another ``seed``, for another draw of it).
 
-    Its name ends in a digest of what the pretraining depends on (the network's size, its faces,
-    its training configuration), so a recipe whose pretraining changes pretrains again instead of
-    reading the network of its old setting.
+    Its name ends in a digest of what the pretraining depends on (the network's size, its faces'
+    content, its training configuration), so a recipe whose pretraining changes pretrains again
+    instead of reading the network of its old setting. Naming the faces by their content generates
+    them first where the cache has none (:func:`synthetic_dataset`).
     """
     config = recipe.landmark_config(seed=seed, epochs=epochs)
     record = {"config": asdict(config), "size": [recipe.stacks, recipe.width]}
-    record["frames_per_subject"] = recipe.landmark_frames_per_subject
+    data = synthetic_dataset("landmarks", recipe.landmark_frames_per_subject)
+    record["data"] = dataset_digest(data)
     digest = hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:8]
     name = (
         f"landmarks-{recipe.name}{'' if epochs is None else f'-e{epochs}'}{'' if seed == 0 else f'-s{seed}'}"

@@ -2,7 +2,8 @@
 
 A prepared dataset is a folder::
 
-    <root>/meta.json      name, AU list, crop size, landmark scheme, protocol, format version, generator
+    <root>/meta.json      name, AU list, crop size, landmark scheme, protocol, format version, generator,
+                          content digest (:mod:`auheat.data.digest`)
     <root>/frames.csv     one row per frame: id, subject, session, frame, image, split or fold, AU columns
     <root>/landmarks.npy  float32 [N, 68, 2], (x, y) crop pixels, row i belongs to frames.csv row i
     <root>/images/...     aligned face crops (JPEG), paths relative to <root>

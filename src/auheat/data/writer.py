@@ -32,6 +32,7 @@ from auheat.data.dataset import (
     save_image,
     typed_frames,
 )
+from auheat.data.digest import DIGEST_KEY, compute_digest
 from auheat.data.protocols import PROTOCOL_COLUMNS, check_protocol
 
 _USE_WITH = "DatasetWriter is used as a context manager: with DatasetWriter(...) as writer: ..."
@@ -196,6 +197,7 @@ class DatasetWriter:
         write_atomically(staging / LANDMARKS_FILE, lambda f: np.save(f, landmarks))
         text = frames_to_csv(frames, self.meta)
         write_atomically(staging / FRAMES_FILE, lambda f: f.write(text.encode()))
+        self.meta[DIGEST_KEY] = compute_digest(staging, self.meta)  # what runs on it are named by
         # meta.json last: a folder without it is never mistaken for a complete dataset.
         meta_text = json.dumps(self.meta, indent=2) + "\n"
         write_atomically(staging / META_FILE, lambda f: f.write(meta_text.encode()))
