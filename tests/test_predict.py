@@ -10,7 +10,7 @@ from PIL import Image
 
 from auheat.checkpoint import save_checkpoint
 from auheat.cli import main
-from auheat.data.photos import load_photo
+from auheat.data.photos import PHOTOS, load_photo, real_photos
 from auheat.landmarkers import DlibLandmarker, Face, landmark_residual, make_landmarker
 from auheat.models import FAN, build_model
 from auheat.predict import FaceReader, predict, table_columns
@@ -58,6 +58,17 @@ def test_dlib_finds_the_astronauts_one_face_with_68_points_in_its_box(astronaut)
     inside = (face.landmarks >= face.box[:2] - margin) & (face.landmarks <= face.box[2:] + margin)
     assert inside.all()
     assert face.score > 0
+
+
+def test_real_photos_are_rgb_and_each_shows_the_face_the_book_reads():
+    photos = real_photos()
+    assert list(photos) == ["astronaut", "hopper", *PHOTOS]
+    assert all(
+        image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 for image in photos.values()
+    )
+    (face,) = DlibLandmarker().find(photos["hopper"])  # one face, found with the default detector
+    x0, y0, x1, y1 = face.box
+    assert 130 < x0 < x1 < 400 and 110 < y0 < y1 < 380  # her face, not the flag or the badges
 
 
 def test_dlib_landmarks_land_near_menpos_annotation():

@@ -24,10 +24,10 @@ from auheat.data.align import align_face, apply_affine, warp_image
 from auheat.data.dataset import PreparedDataset, Split, protocol_datasets, read_frames, read_meta
 from auheat.data.inputs import prepare_batch
 from auheat.data.labels import label_columns, showcase_frames
-from auheat.data.photos import PHOTOS, Photo, load_photo
+from auheat.data.photos import PHOTOS, Photo, load_photo, real_photos
 from auheat.data.prepare import PreparationError, PrepareOptions, prepare_dataset
 from auheat.data.protocols import DISFA_FOLDS, folds_protocol, split_protocol
-from auheat.edit_check import EditCheck, edit_check, neutral_faces, pool_edit_checks, verdicts
+from auheat.edit_check import READS, EditCheck, edit_check, neutral_faces, pool_edit_checks, verdicts
 from auheat.evaluation import RunPredictions, evaluate_model, read_predictions
 from auheat.experiment import (
     RunSpec,
@@ -149,6 +149,7 @@ __all__ = [
     "showcase_frames",
     "PHOTOS",
     "load_photo",
+    "real_photos",
     "Photo",
     "LANDMARKERS",
     "DlibLandmarker",
@@ -251,5 +252,6 @@ __all__ = [
     "pool_edit_checks",
     "neutral_faces",
     "verdicts",
+    "READS",
     "EditCheck",
 ]

