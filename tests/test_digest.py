@@ -2,9 +2,11 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 from PIL import Image
 from test_dataset import edit_frames, write_tiny
 
+from auheat.cache import source_digest
 from auheat.data.dataset import read_meta
 from auheat.data.digest import DIGEST_KEY, compute_digest, dataset_digest
 
@@ -45,3 +47,26 @@ def test_a_dataset_written_without_a_digest_is_named_by_its_files(tmp_path):
     del meta[DIGEST_KEY]
     (tmp_path / "ds" / "meta.json").write_text(json.dumps(meta))
     assert dataset_digest(tmp_path / "ds") == recorded
+
+
+def test_a_source_digest_follows_the_code_a_module_imports_not_its_comments(tmp_path, monkeypatch):
+    package = tmp_path / "digestpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("def f():\n    from digestpkg import b\n\n    return b.VALUE\n")
+    (package / "b.py").write_text('"""Module b."""\n\nVALUE = 1  # one\n')
+    (package / "c.py").write_text("OTHER = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def digest() -> str:
+        source_digest.cache_clear()
+        return source_digest("digestpkg.a")
+
+    first = digest()
+    (package / "b.py").write_text('"""Module b, reworded."""\n\nVALUE = 1  # still one\n')
+    (package / "c.py").write_text("OTHER = 3\n")  # not imported by a
+    assert digest() == first
+    (package / "b.py").write_text("VALUE = 2\n")  # imported inside a's function
+    assert digest() != first
+    with pytest.raises(ModuleNotFoundError, match="digestpkg.missing"):
+        source_digest("digestpkg.missing")

@@ -15,6 +15,7 @@ from auheat.recipes import (
     landmark_weights,
     synthetic_dataset,
 )
+from auheat.synth.generate import renderer_digest
 from auheat.train import LAST
 
 
@@ -55,7 +56,8 @@ def test_each_recipe_pretrains_its_own_landmark_network_once_and_leaves_the_defa
     with pytest.raises(ValueError, match="pretrained at input size 64, but this run's input size is 96"):
         pretrained_fan(1, 16, weights, input_size=96)
     root = synthetic_dataset("landmarks", 1)
-    assert root == tmp_path / "datasets" / "landmarks-f1-s0" and (root / "meta.json").is_file()
+    assert root == tmp_path / "datasets" / f"landmarks-f1-s0-{renderer_digest()}"
+    assert (root / "meta.json").is_file()
     # a shorter prior is pretrained apart: the recipe's own network stays as it was
     own = weights.read_bytes()
     short = landmark_weights(replace(tiny, landmark_epochs=3), epochs=1)
@@ -118,6 +120,6 @@ def test_two_processes_asking_for_one_dataset_make_it_once(tmp_path):
         stamps = [job.result(timeout=300) for job in made]
     assert stamps[0] == stamps[1], "the second process made the dataset again"
     assert sorted(p.name for p in (tmp_path / "datasets").iterdir()) == [
-        "disfa-like-f1-s0",
-        "disfa-like-f1-s0.lock",
+        f"disfa-like-f1-s0-{renderer_digest()}",
+        f"disfa-like-f1-s0-{renderer_digest()}.lock",
     ]

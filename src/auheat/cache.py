@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.util
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -46,3 +48,59 @@ def _digest(path: Path, size: int, mtime_ns: int) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             sha.update(block)
     return sha.hexdigest()[:16]
+
+
+@lru_cache(maxsize=8)
+def source_digest(module: str) -> str:
+    """16 hex digits naming the code of ``module`` and of every module of its package it imports,
+    in turn (imports inside functions too): what a cached thing made by that code depends on.
+
+    Each module counts by its syntax tree less its docstrings, so comments, formatting and
+    docstrings leave the digest as it is; any other edit changes it, whether it changes what the
+    code makes or not. Written here because :mod:`modulefinder` follows every import out of the
+    package and reads no import made inside a function.
+    """
+    package = module.partition(".")[0]
+    dumps: dict[str, str] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in dumps:
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(f"no source for module {name!r}")
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"), spec.origin)
+        dumps[name] = ast.dump(_without_docstrings(tree))
+        parents = [name.rsplit(".", k)[0] for k in range(1, name.count(".") + 1)]
+        todo += [m for m in parents + _imported(tree) if m.partition(".")[0] == package]
+    sha = hashlib.sha1(repr(sorted(dumps.items())).encode())
+    return sha.hexdigest()[:16]
+
+
+def _imported(tree: ast.Module) -> list[str]:
+    """The modules an import statement anywhere in ``tree`` names (``from a import b`` names a,
+    and a.b where b is a submodule of the package a)."""
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+            spec = importlib.util.find_spec(node.module)
+            if spec is not None and spec.submodule_search_locations is not None:
+                subs = (f"{node.module}.{alias.name}" for alias in node.names)
+                names += [s for s in subs if importlib.util.find_spec(s) is not None]
+    return names
+
+
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    """``tree`` with the docstring of the module and of every class and function taken out."""
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            if isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree

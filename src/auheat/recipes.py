@@ -20,7 +20,7 @@ from auheat.landmarkers import hub_checkpoint_path
 from auheat.models import FAN
 from auheat.models.weights import FAN4_STACKS, FAN4_WIDTH, pretrained_fan
 from auheat.pretraining import pretrain_landmarks
-from auheat.synth.generate import generate_dataset
+from auheat.synth.generate import generate_dataset, renderer_digest
 from auheat.train import LAST
 
 
@@ -178,8 +178,14 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (QUICK, CPU, PAPER)}
 
 
 def synthetic_dataset(preset: str, frames_per_subject: int, seed: int = 0) -> Path:
-    """A SynthFACS dataset, generated on first use and cached (same arguments, same bytes)."""
-    root = cache_dir() / "datasets" / f"{preset}-f{frames_per_subject}-s{seed}"
+    """A SynthFACS dataset, generated on first use and cached (same arguments, same bytes).
+
+    Its folder is named by the renderer too (:func:`auheat.synth.generate.renderer_digest`): an
+    edit of the renderer's code makes the dataset again. Runs are named by the dataset's content
+    (:mod:`auheat.data.digest`), so an edit that leaves the bytes alike trains nothing again.
+    """
+    name = f"{preset}-f{frames_per_subject}-s{seed}-{renderer_digest()}"
+    root = cache_dir() / "datasets" / name
     with made_once(root):
         if not (root / "meta.json").is_file():
             generate_dataset(preset, root, frames_per_subject, seed=seed)

@@ -18,16 +18,20 @@ a warp. The landmark preset keeps the renderer's detector-style crop.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
+import PIL
 
 from auheat import __version__
+from auheat.cache import source_digest
 from auheat.data.align import alignment_matrix
 from auheat.data.dataset import au_column, save_image
 from auheat.data.protocols import PROTOCOL_COLUMNS
@@ -52,6 +56,16 @@ ALIGNMENT_NOISE_PX = 1.0
 _IDENTITY, _STYLE, _SESSION, _FRAME = range(4)
 # A chunk of frames to render: (subject index, session index, first sample, end sample).
 RenderTask = tuple[int, int, int, int]
+
+
+def renderer_digest() -> str:
+    """8 hex digits naming what a dataset's bytes are made by beside its preset, size and seed:
+    this module's code and the project's modules it imports (:func:`auheat.cache.source_digest`),
+    and the versions of the libraries that draw, resample and encode its pixels. A cached dataset
+    is named by it, so a changed renderer makes its datasets anew instead of serving old faces."""
+    versions = f"numpy {np.__version__}, Pillow {PIL.__version__}, OpenCV {cv2.__version__}"
+    record = f"{source_digest(__name__)}; {versions}"
+    return hashlib.sha1(record.encode()).hexdigest()[:8]
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
