@@ -57,8 +57,8 @@ def source_digest(module: str) -> str:
 
     Each module counts by its syntax tree less its docstrings, so comments, formatting and
     docstrings leave the digest as it is; any other edit changes it, whether it changes what the
-    code makes or not. Written here because :mod:`modulefinder` follows every import out of the
-    package and reads no import made inside a function.
+    code makes or not. Written here because :mod:`modulefinder` would also scan every library the
+    code imports (numpy, torch, OpenCV and theirs), where only the package's own modules count.
     """
     package = module.partition(".")[0]
     dumps: dict[str, str] = {}
@@ -73,25 +73,26 @@ def source_digest(module: str) -> str:
         tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"), spec.origin)
         dumps[name] = ast.dump(_without_docstrings(tree))
         parents = [name.rsplit(".", k)[0] for k in range(1, name.count(".") + 1)]
-        todo += [m for m in parents + _imported(tree) if m.partition(".")[0] == package]
+        todo += parents + _imported(tree, package)
     sha = hashlib.sha1(repr(sorted(dumps.items())).encode())
     return sha.hexdigest()[:16]
 
 
-def _imported(tree: ast.Module) -> list[str]:
-    """The modules an import statement anywhere in ``tree`` names (``from a import b`` names a,
-    and a.b where b is a submodule of the package a)."""
+def _imported(tree: ast.Module, package: str) -> list[str]:
+    """The modules of ``package`` an import statement anywhere in ``tree`` names (``from a import
+    b`` names a, and a.b where b is a submodule of the package a)."""
     names: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.append(node.module)
-            spec = importlib.util.find_spec(node.module)
-            if spec is not None and spec.submodule_search_locations is not None:
-                subs = (f"{node.module}.{alias.name}" for alias in node.names)
-                names += [s for s in subs if importlib.util.find_spec(s) is not None]
-    return names
+            if node.module.partition(".")[0] == package:
+                spec = importlib.util.find_spec(node.module)
+                if spec is not None and spec.submodule_search_locations is not None:
+                    subs = (f"{node.module}.{alias.name}" for alias in node.names)
+                    names += [s for s in subs if importlib.util.find_spec(s) is not None]
+    return [name for name in names if name.partition(".")[0] == package]
 
 
 def _without_docstrings(tree: ast.Module) -> ast.Module:
